@@ -1,0 +1,543 @@
+#include "http/router.h"
+
+#include <civetweb.h>
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth/jwt.h"
+#include "config.h"
+#include "db/db.h"
+#include "http/problem.h"
+#include "http/response.h"
+#include "log.h"
+#include "ops/metrics.h"
+
+#define DB_ACQUIRE_TIMEOUT_MS 2000
+
+/* ---- matching ---- */
+
+/* Compares one path against one pattern segment by segment; "{x}" matches
+ * any non-empty segment. On a match copies the parameters. */
+static bool pattern_match(const char *pattern, const char *path, char **params, int *n_params)
+{
+    int n = 0;
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p != '/' || *s != '/')
+            goto fail;
+        p++;
+        s++;
+        const char *pe = strchr(p, '/');
+        const char *se = strchr(s, '/');
+        size_t plen = pe ? (size_t)(pe - p) : strlen(p);
+        size_t slen = se ? (size_t)(se - s) : strlen(s);
+        if (plen && p[0] == '{') {
+            if (!slen || n == REQUEST_MAX_PATH_PARAMS)
+                goto fail;
+            if (params)
+                params[n] = xstrndup(s, slen);
+            n++;
+        } else if (plen != slen || memcmp(p, s, plen) != 0) {
+            goto fail;
+        }
+        p += plen;
+        s += slen;
+    }
+    if (*p || *s)
+        goto fail;
+    if (n_params)
+        *n_params = n;
+    return true;
+fail:
+    if (params)
+        for (int i = 0; i < n; i++) {
+            free(params[i]);
+            params[i] = NULL;
+        }
+    return false;
+}
+
+const struct route *router_match(const char *method, const char *path, bool *path_matched, char *allow,
+                                 size_t allow_len, char **params, int *n_params)
+{
+    *path_matched = false;
+    allow[0] = '\0';
+    const struct route *found = NULL;
+    for (size_t i = 0; i < routes_count; i++) {
+        const struct route *rt = &routes[i];
+        if (!pattern_match(rt->pattern, path, NULL, NULL))
+            continue;
+        *path_matched = true;
+        size_t used = strlen(allow);
+        snprintf(allow + used, allow_len - used, "%s%s", used ? ", " : "", rt->method);
+        if (!found && strcmp(rt->method, method) == 0)
+            found = rt;
+    }
+    if (found && !pattern_match(found->pattern, path, params, n_params))
+        found = NULL;
+    return found;
+}
+
+/* ---- request id ---- */
+
+static void request_id_init(struct request *r)
+{
+    const char *in = request_header(r, "X-Request-Id");
+    if (in) {
+        size_t len = strlen(in);
+        bool sane = len >= 8 && len < sizeof r->request_id;
+        for (size_t i = 0; sane && i < len; i++)
+            sane = isalnum((unsigned char)in[i]) || strchr("-_.:", in[i]);
+        if (sane) {
+            memcpy(r->request_id, in, len + 1);
+            return;
+        }
+    }
+    unsigned char raw[16];
+    random_bytes(raw, sizeof raw);
+    hex_encode(raw, sizeof raw, r->request_id);
+}
+
+/* ---- authentication ---- */
+
+static int authenticate(struct request *r)
+{
+    const char *h = request_header(r, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return problem_send(r, 401, "a bearer token is required");
+    const char *token = h + 7;
+    while (*token == ' ')
+        token++;
+    struct jwt_claims claims;
+    enum jwt_result jr = jwt_verify(g_jwt_keys, token, strlen(token), g_config.jwt_issuer, g_config.jwt_audience,
+                                    clock_wall_s(), &claims);
+    if (jr != JWT_OK)
+        return problem_send(r, 401, "the token is invalid or expired");
+    unsigned role = role_parse(claims.role);
+    if (!role || !uuid_valid(claims.sub))
+        return problem_send(r, 401, "the token is invalid or expired");
+    unsigned current_role;
+    bool active;
+    if (!rbac_cache_get(claims.sub, &current_role, &active)) {
+        if (!r->db && !(r->db = db_pool_acquire(DB_ACQUIRE_TIMEOUT_MS)))
+            return problem_send(r, 503, "the database is unavailable");
+        const char *params[] = {claims.sub};
+        PGresult *res = db_exec(r, "auth_user", "SELECT role, active FROM users WHERE id = $1", 1, params);
+        if (!res)
+            return r->status;
+        if (PQntuples(res) == 0) {
+            current_role = 0;
+            active = false;
+        } else {
+            current_role = role_parse(PQgetvalue(res, 0, 0));
+            active = PQgetvalue(res, 0, 1)[0] == 't';
+        }
+        PQclear(res);
+        rbac_cache_put(claims.sub, current_role, active);
+    }
+    if (!active || current_role != role)
+        return problem_send(r, 401, "the token is invalid or expired");
+    snprintf(r->principal.user_id, sizeof r->principal.user_id, "%s", claims.sub);
+    for (char *p = r->principal.user_id; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    r->principal.role = role;
+    r->authenticated = true;
+    return 0;
+}
+
+/* ---- body ---- */
+
+static bool content_type_is(const char *ct, const char *want)
+{
+    size_t n = strlen(want);
+    if (strncasecmp(ct, want, n) != 0)
+        return false;
+    ct += n;
+    while (*ct == ' ')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
+static bool request_has_body(const struct request *r)
+{
+    if (r->ri->content_length > 0)
+        return true;
+    return r->ri->content_length < 0 && request_header(r, "Transfer-Encoding") != NULL;
+}
+
+static int read_json_body(struct request *r)
+{
+    bool required = r->route->flags & RT_BODY;
+    if (!request_has_body(r)) {
+        if (!required)
+            return 0;
+        const char *ct = request_header(r, "Content-Type");
+        if (!ct)
+            return problem_send(r, 415, "send a JSON body with Content-Type: application/json");
+        return problem_send(r, 400, "a JSON body is required");
+    }
+    const char *ct = request_header(r, "Content-Type");
+    bool ok = ct && (content_type_is(ct, "application/json") ||
+                     (strcmp(r->method, "PATCH") == 0 && content_type_is(ct, "application/merge-patch+json")));
+    if (!ok) {
+        r->close_connection = true;
+        return problem_send(r, 415, strcmp(r->method, "PATCH") == 0
+                                        ? "Content-Type must be application/json or application/merge-patch+json"
+                                        : "Content-Type must be application/json");
+    }
+    switch (request_read_body(r, g_config.max_body_bytes, g_config.body_timeout_ms)) {
+    case BODY_OK:
+        break;
+    case BODY_TOO_LARGE:
+        r->close_connection = true;
+        return problem_sendf(r, 413, "the body exceeds %zu bytes", g_config.max_body_bytes);
+    case BODY_TIMEOUT:
+        r->close_connection = true;
+        return problem_send(r, 408, "the body was not received in time");
+    case BODY_IO_ERROR:
+        r->close_connection = true;
+        return problem_send(r, 400, "the body could not be read");
+    }
+    if (r->body_len == 0 && !required)
+        return 0;
+    char err[160];
+    if (request_parse_json(r, err, sizeof err) != 0)
+        return problem_send(r, 400, err);
+    return 0;
+}
+
+/* ---- idempotency ---- */
+
+struct idem {
+    const char *key;
+    char hash[65];
+};
+
+static int idem_key_valid(const char *k)
+{
+    size_t n = strlen(k);
+    if (n < 1 || n > 200)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (k[i] < 0x21 || k[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+static void idem_hash(struct request *r, struct idem *id)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(ctx, r->method, strlen(r->method)) != 1 || EVP_DigestUpdate(ctx, " ", 1) != 1 ||
+        EVP_DigestUpdate(ctx, r->ri->local_uri, strlen(r->ri->local_uri)) != 1 ||
+        EVP_DigestUpdate(ctx, "\n", 1) != 1 || (r->body && EVP_DigestUpdate(ctx, r->body, r->body_len) != 1) ||
+        EVP_DigestFinal_ex(ctx, digest, &dlen) != 1 || dlen != 32)
+        abort();
+    EVP_MD_CTX_free(ctx);
+    hex_encode(digest, 32, id->hash);
+}
+
+#define SQL_IDEM_GET                                                                                         \
+    "SELECT request_hash, status, content_type, location, etag, body FROM idempotency_keys "                 \
+    "WHERE user_id = $1 AND key = $2 AND created_at > now() - interval '24 hours'"
+#define SQL_IDEM_PUT                                                                                         \
+    "INSERT INTO idempotency_keys (user_id, key, request_hash, status, content_type, location, etag, body) "  \
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (user_id, key) DO UPDATE SET "                      \
+    "request_hash = EXCLUDED.request_hash, status = EXCLUDED.status, content_type = EXCLUDED.content_type, " \
+    "location = EXCLUDED.location, etag = EXCLUDED.etag, body = EXCLUDED.body, created_at = now() "          \
+    "WHERE idempotency_keys.created_at <= now() - interval '24 hours' RETURNING 1"
+
+/* Finds the header value recorded by the handler (e.g. "Location"); copies it into out. */
+static const char *resp_header_value(const struct request *r, const char *name, char *out, size_t outlen)
+{
+    size_t n = strlen(name);
+    const char *p = r->resp_headers.data;
+    while (p && *p) {
+        const char *eol = strstr(p, "\r\n");
+        if (!eol)
+            break;
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1;
+            while (*v == ' ')
+                v++;
+            snprintf(out, outlen, "%.*s", (int)(eol - v), v);
+            return out;
+        }
+        p = eol + 2;
+    }
+    return NULL;
+}
+
+/* 1 = replayed or conflict answered, 0 = key unused, -1 = problem sent. */
+static int idem_lookup(struct request *r, const struct idem *id)
+{
+    const char *params[] = {r->principal.user_id, id->key};
+    PGresult *res = db_exec(r, "idem_get", SQL_IDEM_GET, 2, params);
+    if (!res)
+        return -1;
+    int rc = 0;
+    if (PQntuples(res) == 1) {
+        rc = 1;
+        if (strcmp(PQgetvalue(res, 0, 0), id->hash) != 0) {
+            struct verrs v = {0};
+            verr_add(&v, "Idempotency-Key", "this key was already used with a different request");
+            problem_validation(r, &v);
+        } else {
+            const char *ct = db_val(res, 0, 2);
+            int status = atoi(PQgetvalue(res, 0, 1));
+            if (ct && strcmp(ct, "application/problem+json") == 0)
+                reply_raw(r, status, "application/problem+json", PQgetvalue(res, 0, 5), (size_t)PQgetlength(res, 0, 5));
+            else if (ct)
+                reply_json(r, status, PQgetvalue(res, 0, 5), (size_t)PQgetlength(res, 0, 5));
+            else
+                reply_empty(r, status);
+            if (db_val(res, 0, 3))
+                reply_header(r, "Location", PQgetvalue(res, 0, 3));
+            if (db_val(res, 0, 4))
+                reply_header(r, "ETag", PQgetvalue(res, 0, 4));
+            reply_header(r, "Idempotent-Replayed", "true");
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Stores the response under the key; returns 1 stored, 0 taken by a concurrent request, -1 error. */
+static int idem_store(struct request *r, const struct idem *id)
+{
+    char status[8], location[512], etag[64];
+    snprintf(status, sizeof status, "%d", r->status);
+    const char *params[] = {r->principal.user_id,
+                            id->key,
+                            id->hash,
+                            status,
+                            r->content_type,
+                            resp_header_value(r, "Location", location, sizeof location),
+                            resp_header_value(r, "ETag", etag, sizeof etag),
+                            r->resp_body.data ? r->resp_body.data : ""};
+    PGresult *res = db_exec_raw(r, "idem_put", SQL_IDEM_PUT, 8, params);
+    if (!res)
+        return -1;
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : -1;
+    PQclear(res);
+    return rc;
+}
+
+/* ---- running the handler ---- */
+
+static void reset_response(struct request *r)
+{
+    r->status = 0;
+    r->content_type = NULL;
+    r->resp_headers.len = 0;
+    if (r->resp_headers.data)
+        r->resp_headers.data[0] = '\0';
+    r->resp_body.len = 0;
+}
+
+static void run_handler(struct request *r)
+{
+    /* Keys are per user: public routes (the token endpoint) have no user. */
+    const char *key =
+        strcmp(r->method, "POST") == 0 && r->authenticated ? request_header(r, "Idempotency-Key") : NULL;
+    struct idem id = {.key = key};
+    if (key) {
+        if (!idem_key_valid(key)) {
+            problem_send(r, 400, "Idempotency-Key must be 1 to 200 visible ASCII characters");
+            return;
+        }
+        idem_hash(r, &id);
+        if (idem_lookup(r, &id) != 0)
+            return;
+    }
+    bool tx = key || (r->route->flags & RT_TX);
+    if (tx && db_begin(r) != 0)
+        return;
+    r->route->handler(r);
+    if (!tx)
+        return;
+    if (r->status >= 400 || !db_in_tx(r)) {
+        db_rollback(r);
+        if (key && r->status >= 400 && r->status < 500 && r->status != 408)
+            (void)!idem_store(r, &id);
+        return;
+    }
+    if (key) {
+        int stored = idem_store(r, &id);
+        if (stored != 1) {
+            db_rollback(r);
+            reset_response(r);
+            if (stored < 0 || idem_lookup(r, &id) == 0)
+                problem_send(r, 409, "a request with this Idempotency-Key is in progress; retry");
+            return;
+        }
+    }
+    if (db_commit(r) != 0)
+        return;
+    /* Again after commit: a request of that user between the handler's
+     * invalidation and the commit may have cached the old role. */
+    if (r->invalidate_user[0])
+        rbac_cache_invalidate(r->invalidate_user);
+}
+
+/* ---- sending ---- */
+
+static const char *status_text(int status)
+{
+    const char *t = mg_get_response_code_text(NULL, status);
+    return t ? t : "";
+}
+
+static void add_cors(struct request *r, struct sbuf *out)
+{
+    if (!r->origin)
+        return;
+    sbuf_printf(out, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
+                     "Access-Control-Expose-Headers: ETag, Location, X-Request-Id, Retry-After, Idempotent-Replayed\r\n",
+                r->origin);
+}
+
+static void send_response(struct request *r)
+{
+    struct sbuf out = {0};
+    bool has_body = r->status != 204 && r->status != 304;
+    sbuf_printf(&out, "HTTP/1.1 %d %s\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n"
+                      "X-Content-Type-Options: nosniff\r\n",
+                r->status, status_text(r->status), r->request_id);
+    if (has_body) {
+        if (r->content_type)
+            sbuf_printf(&out, "Content-Type: %s%s\r\n", r->content_type,
+                        strncmp(r->content_type, "text/", 5) == 0 ? "; charset=utf-8" : "");
+        sbuf_printf(&out, "Content-Length: %zu\r\n", r->resp_body.len);
+    }
+    if (r->close_connection)
+        sbuf_puts(&out, "Connection: close\r\n");
+    add_cors(r, &out);
+    if (r->resp_headers.len)
+        sbuf_append(&out, r->resp_headers.data, r->resp_headers.len);
+    sbuf_puts(&out, "\r\n");
+    if (has_body && r->resp_body.len && strcmp(r->method, "HEAD") != 0)
+        sbuf_append(&out, r->resp_body.data, r->resp_body.len);
+    mg_write(r->conn, out.data, out.len);
+    sbuf_free(&out);
+}
+
+static void access_log(const struct request *r, int64_t duration_us)
+{
+    char status[8], duration[32], bytes[24];
+    snprintf(status, sizeof status, "%d", r->status);
+    snprintf(duration, sizeof duration, "%.3f", (double)duration_us / 1000.0);
+    snprintf(bytes, sizeof bytes, "%zu", r->resp_body.len);
+    log_event("info", "request", "request_id", r->request_id, "method", r->method, "route",
+              r->route ? r->route->pattern : "unmatched", "status", status, "duration_ms", duration, "bytes", bytes,
+              "role", r->authenticated ? role_name(r->principal.role) : NULL, NULL);
+}
+
+/* ---- the pipeline ---- */
+
+static void pipeline(struct request *r)
+{
+    /* Request smuggling guard: both framings at once is ambiguous. */
+    if (request_header(r, "Transfer-Encoding") && request_header(r, "Content-Length")) {
+        r->close_connection = true;
+        problem_send(r, 400, "Transfer-Encoding and Content-Length must not both be sent");
+        return;
+    }
+    const char *path = r->ri->local_uri;
+    if (!path) {
+        problem_send(r, 400, "malformed request target");
+        return;
+    }
+    char allow[128];
+    bool path_matched;
+    const char *match_method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+    r->route = router_match(match_method, path, &path_matched, allow, sizeof allow, r->path_params,
+                            &r->n_path_params);
+    if (strcmp(r->method, "OPTIONS") == 0 && path_matched) {
+        r->route = NULL;
+        reply_header(r, "Allow", allow);
+        if (r->origin) {
+            reply_header(r, "Access-Control-Allow-Methods", allow);
+            reply_header(r, "Access-Control-Allow-Headers",
+                         "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id");
+            reply_header(r, "Access-Control-Max-Age", "600");
+        }
+        reply_empty(r, 204);
+        return;
+    }
+    if (!r->route) {
+        if (path_matched) {
+            reply_header(r, "Allow", allow);
+            problem_send(r, 405, NULL);
+        } else {
+            problem_send(r, 404, NULL);
+        }
+        return;
+    }
+    if (!(r->route->flags & RT_PUBLIC)) {
+        if (authenticate(r) != 0)
+            return;
+        if (!(r->route->roles & r->principal.role)) {
+            problem_send(r, 403, "your role may not use this operation");
+            return;
+        }
+    }
+    char err[160];
+    if (request_parse_query(r, r->ri->query_string, err, sizeof err) != 0) {
+        problem_send(r, 400, err);
+        return;
+    }
+    for (int i = 0; i < r->n_query; i++) {
+        bool known = false;
+        for (const char *const *q = r->route->query; q && *q && !known; q++)
+            known = strcmp(*q, r->query[i].key) == 0;
+        if (!known) {
+            problem_sendf(r, 400, "unknown query parameter '%.64s'", r->query[i].key);
+            return;
+        }
+    }
+    if ((r->route->flags & (RT_BODY | RT_BODY_OPT)) && read_json_body(r) != 0)
+        return;
+    if ((r->route->flags & RT_DB) || !(r->route->flags & RT_PUBLIC)) {
+        if (!r->db && !(r->db = db_pool_acquire(DB_ACQUIRE_TIMEOUT_MS))) {
+            problem_send(r, 503, "the database is unavailable");
+            return;
+        }
+    }
+    run_handler(r);
+}
+
+int router_handle(struct mg_connection *conn, void *cbdata)
+{
+    (void)cbdata;
+    struct request *r = xcalloc(1, sizeof *r);
+    r->conn = conn;
+    r->ri = mg_get_request_info(conn);
+    r->method = r->ri->request_method;
+    r->started_us = clock_mono_us();
+    request_id_init(r);
+    const char *origin = request_header(r, "Origin");
+    if (config_cors_allowed(&g_config, origin))
+        r->origin = origin;
+
+    pipeline(r);
+    if (!r->status)
+        problem_send(r, 500, NULL);
+    send_response(r);
+
+    int64_t duration = clock_mono_us() - r->started_us;
+    int status = r->status;
+    db_pool_release(r->db);
+    r->db = NULL;
+    metrics_record(r->route ? (int)(r->route - routes) : -1, status, duration);
+    access_log(r, duration);
+    request_cleanup(r);
+    free(r);
+    return status;
+}

@@ -1,0 +1,62 @@
+#include "http/server.h"
+
+#include <civetweb.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "http/router.h"
+#include "log.h"
+
+static struct mg_context *ctx;
+
+static int log_civetweb(const struct mg_connection *conn, const char *message)
+{
+    (void)conn;
+    log_event("warn", "http server", "detail", message, NULL);
+    return 1;
+}
+
+int server_start(void)
+{
+    char threads[16];
+    snprintf(threads, sizeof threads, "%d", g_config.threads);
+    const char *options[] = {"listening_ports", g_config.listen,
+                             "num_threads", threads,
+                             "request_timeout_ms", "10000",
+                             "keep_alive_timeout_ms", "15000",
+                             "enable_keep_alive", "yes",
+                             "tcp_nodelay", "1",
+                             "max_request_size", "16384",
+                             "enable_directory_listing", "no",
+                             "decode_url", "yes",
+                             /* Civetweb would otherwise answer CORS preflights itself with
+                              * "Access-Control-Allow-Origin: *" for any origin; the router
+                              * answers them from CRM_CORS_ORIGINS. */
+                             "access_control_allow_origin", "",
+                             "access_control_allow_methods", "",
+                             "access_control_allow_headers", "",
+                             NULL};
+    struct mg_callbacks callbacks;
+    memset(&callbacks, 0, sizeof callbacks);
+    callbacks.log_message = log_civetweb;
+    mg_init_library(0);
+    ctx = mg_start(&callbacks, NULL, options);
+    if (!ctx) {
+        log_event("error", "cannot listen", "listen", g_config.listen, NULL);
+        mg_exit_library();
+        return -1;
+    }
+    mg_set_request_handler(ctx, "/", router_handle, NULL);
+    log_event("info", "listening", "listen", g_config.listen, NULL);
+    return 0;
+}
+
+void server_stop(void)
+{
+    if (!ctx)
+        return;
+    mg_stop(ctx);
+    ctx = NULL;
+    mg_exit_library();
+}

@@ -1,0 +1,623 @@
+/* Customers. Layout shared by every resource file: field specs, SQL,
+ * helpers, handlers (list, get, create, update, archive, restore), actions. */
+#include "resources/customers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db.h"
+#include "http/problem.h"
+#include "http/response.h"
+#include "resources/audit.h"
+#include "resources/listing.h"
+#include "validate/validate.h"
+
+/* ---- field specs ---- */
+
+static const char *const CUSTOMER_STATUS[] = {"prospect", "active", "dormant", "lost", NULL};
+static const char *const RECORD_STATUS[] = {"draft", "submitted", "approved", "returned", NULL};
+static const char *const TIERS[] = {"vip", "key", "general", "reserve", NULL};
+static const char *const CREDIT_RATINGS[] = {"AAA", "AA", "A", "B", "C", NULL};
+static const char *const PAYMENT_STANDINGS[] = {"good", "watch", "overdue", "blocked", NULL};
+
+#define W_STAFF (ROLE_SALES | ROLE_SALES_MANAGER | ROLE_ADMIN)
+#define W_MANAGER (ROLE_SALES_MANAGER | ROLE_ADMIN)
+#define W_FINANCE (ROLE_FINANCE | ROLE_ADMIN)
+
+static const struct field_spec customer_fields[] = {
+    {"name", "name", FT_TEXT, 200, NULL, W_STAFF, FF_REQUIRED},
+    {"legal_representative", "legal_representative", FT_TEXT, 100, NULL, W_STAFF, 0},
+    {"tax_id", "tax_id", FT_TAX_ID, 20, NULL, W_STAFF, 0},
+    {"business_license_no", "business_license_no", FT_TEXT, 50, NULL, W_STAFF, 0},
+    {"address", "address", FT_TEXT, 500, NULL, W_STAFF, 0},
+    {"region", "region", FT_TEXT, 100, NULL, W_STAFF, 0},
+    {"industry", "industry", FT_TEXT, 100, NULL, W_STAFF, 0},
+    {"website", "website", FT_URL, 200, NULL, W_STAFF, 0},
+    {"phone", "phone", FT_PHONE, 30, NULL, W_STAFF, 0},
+    {"email", "email", FT_EMAIL, 200, NULL, W_STAFF, 0},
+    {"notes", "notes", FT_TEXT, 5000, NULL, W_STAFF, 0},
+    {"business_needs", "business_needs", FT_NEEDS, 0, NULL, W_STAFF, FF_NOT_NULL},
+    {"status", "status", FT_ENUM, 0, CUSTOMER_STATUS, W_STAFF, FF_NOT_NULL},
+    {"first_contact_at", "first_contact_at", FT_PAST_DATE, 0, NULL, W_STAFF, 0},
+    {"owner_id", "owner_id", FT_UUID, 0, NULL, W_MANAGER, FF_NOT_NULL},
+    {"tier_override", "tier_override", FT_ENUM, 0, TIERS, W_MANAGER, 0},
+    {"tier_override_reason", "tier_override_reason", FT_TEXT, 1000, NULL, W_MANAGER, 0},
+    {"external_code", "external_code", FT_TEXT, 64, NULL, W_MANAGER, 0},
+    {"credit_rating", "credit_rating", FT_ENUM, 0, CREDIT_RATINGS, W_FINANCE, 0},
+    {"credit_limit", "credit_limit", FT_MONEY, 0, NULL, W_FINANCE, 0},
+    {"payment_standing", "payment_standing", FT_ENUM, 0, PAYMENT_STANDINGS, W_FINANCE, 0},
+    {"credit_reviewed_at", "credit_reviewed_at", FT_PAST_DATE, 0, NULL, W_FINANCE, 0},
+    {NULL, NULL, FT_TEXT, 0, NULL, 0, 0},
+};
+
+static const char *const customer_read_only[] = {
+    "id", "version", "tier", "tier_effective", "record_status", "record_return_reason", "record_submitted_at",
+    "record_reviewed_at", "record_reviewed_by", "last_reviewed_at", "archived", "archived_at", "created_at",
+    "updated_at", NULL};
+
+/* ---- SQL ---- */
+
+/* $1 id, $2 owner scope (NULL = all) */
+#define SQL_CUSTOMER_GET                                                                                      \
+    "SELECT api_customer(c), c.version FROM customers c WHERE c.id = $1 AND ($2::uuid IS NULL OR c.owner_id = $2)"
+/* Columns 0 doc, 1 version, 2 owner_id, 3 archived, 4 record_status, 5 tier_override_reason */
+#define SQL_CUSTOMER_LOCK                                                                                     \
+    "SELECT api_customer(c), c.version, c.owner_id, c.archived_at IS NOT NULL, c.record_status, "            \
+    "c.tier_override_reason FROM customers c WHERE c.id = $1 AND ($2::uuid IS NULL OR c.owner_id = $2) FOR UPDATE"
+#define SQL_OWNER_CHECK "SELECT role, active FROM users WHERE id = $1"
+#define SQL_OWNER_HISTORY                                                                                     \
+    "INSERT INTO customer_owner_history (customer_id, old_owner_id, new_owner_id, changed_by) "              \
+    "VALUES ($1, $2, $3, $4)"
+
+/* ---- helpers ---- */
+
+static const char *scope_owner(const struct request *r)
+{
+    return principal_scoped(&r->principal) ? r->principal.user_id : NULL;
+}
+
+int customer_check_visible(struct request *r, const char *id, bool lock)
+{
+    if (!uuid_valid(id)) {
+        problem_send(r, 404, NULL);
+        return 0;
+    }
+    const char *params[] = {id, scope_owner(r)};
+    PGresult *res = db_exec(r, lock ? "cust_visible_lock" : "cust_visible",
+                            lock ? "SELECT 1 FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE"
+                                 : "SELECT 1 FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2)",
+                            2, params);
+    if (!res)
+        return -1;
+    int visible = PQntuples(res) == 1;
+    PQclear(res);
+    if (!visible)
+        problem_send(r, 404, NULL);
+    return visible;
+}
+
+/* Loads the customer the path names, in scope, locked for the transaction.
+ * NULL after answering (404 / 503). */
+static PGresult *customer_lock(struct request *r)
+{
+    const char *id = request_param(r, 0);
+    if (!uuid_valid(id)) {
+        problem_send(r, 404, NULL);
+        return NULL;
+    }
+    const char *params[] = {id, scope_owner(r)};
+    PGresult *res = db_exec(r, "cust_lock", SQL_CUSTOMER_LOCK, 2, params);
+    if (res && PQntuples(res) == 0) {
+        PQclear(res);
+        problem_send(r, 404, NULL);
+        return NULL;
+    }
+    return res;
+}
+
+/* The owner must be an active sales rep or sales manager. 0 ok, -1 answered. */
+static int owner_check(struct request *r, const char *owner_id, struct verrs *v)
+{
+    const char *params[] = {owner_id};
+    PGresult *res = db_exec(r, "owner_check", SQL_OWNER_CHECK, 1, params);
+    if (!res)
+        return -1;
+    bool ok = PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] == 't' &&
+              (role_parse(PQgetvalue(res, 0, 0)) & (ROLE_SALES | ROLE_SALES_MANAGER));
+    PQclear(res);
+    if (!ok)
+        verr_add(v, "owner_id", "must be an active user with role sales or sales_manager");
+    return 0;
+}
+
+/* Replies with one customer document (col 0) and its version (col 1). */
+static int reply_customer(struct request *r, int status, const PGresult *res)
+{
+    reply_etag(r, PQgetvalue(res, 0, 1));
+    return reply_json(r, status, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+}
+
+/* ---- handlers ---- */
+
+static const struct {
+    const char *name;
+    const char *order;    /* ORDER BY */
+    const char *keyset;   /* row comparison against the cursor: $a sort key, $b id */
+    const char *key_expr; /* the row's sort key as cursor text */
+} customer_sorts[] = {
+    {"-created_at", "c.created_at DESC, c.id DESC", "(c.created_at, c.id) < ($%d::timestamptz, $%d::uuid)",
+     "c.created_at::text"},
+    {"created_at", "c.created_at, c.id", "(c.created_at, c.id) > ($%d::timestamptz, $%d::uuid)", "c.created_at::text"},
+    {"name", "c.name, c.id", "(c.name, c.id) > ($%d, $%d::uuid)", "c.name"},
+    {"-name", "c.name DESC, c.id DESC", "(c.name, c.id) < ($%d, $%d::uuid)", "c.name"},
+    {"updated_at", "c.updated_at, c.id", "(c.updated_at, c.id) > ($%d::timestamptz, $%d::uuid)",
+     "c.updated_at::text"},
+    {"-updated_at", "c.updated_at DESC, c.id DESC", "(c.updated_at, c.id) < ($%d::timestamptz, $%d::uuid)",
+     "c.updated_at::text"},
+};
+
+/* Exact-match filters: query name, SQL condition with one parameter, allowed values. */
+static const struct {
+    const char *name;
+    const char *cond;
+    const char *const *choices;
+} customer_filters[] = {
+    {"status", "c.status = $%d", CUSTOMER_STATUS},
+    {"tier", "coalesce(c.tier_override, c.tier) = $%d", TIERS},
+    {"record_status", "c.record_status = $%d", RECORD_STATUS},
+    {"owner_id", "c.owner_id = $%d::uuid", NULL},
+    {"region", "c.region = $%d", NULL},
+    {"industry", "c.industry = $%d", NULL},
+};
+
+static char *like_pattern(const char *q)
+{
+    struct sbuf b = {0};
+    sbuf_puts(&b, "%");
+    for (const char *p = q; *p; p++) {
+        if (*p == '%' || *p == '_' || *p == '\\')
+            sbuf_puts(&b, "\\");
+        sbuf_append(&b, p, 1);
+    }
+    sbuf_puts(&b, "%");
+    return sbuf_take(&b);
+}
+
+int customers_list(struct request *r)
+{
+    struct sqlb b = {0};
+    struct list_page page = {0};
+    char *pattern = NULL;
+    PGresult *res = NULL;
+    char name[64];
+    unsigned mask = 0;
+
+    const char *sort = request_query(r, "sort");
+    size_t si = 0;
+    if (sort) {
+        for (si = 0; si < ARRAY_LEN(customer_sorts) && strcmp(customer_sorts[si].name, sort) != 0; si++)
+            ;
+        if (si == ARRAY_LEN(customer_sorts)) {
+            problem_send(r, 400, "sort must be one of name, -name, created_at, -created_at, updated_at, -updated_at");
+            goto out;
+        }
+    }
+    bool include_archived;
+    if (query_bool(r, "include_archived", false, &include_archived) != 0)
+        goto out;
+    if (list_page_init_sorted(r, &page, "customers", customer_sorts[si].name, 2) != 0)
+        goto out;
+
+    sbuf_printf(&b.sql, "SELECT api_customer(c), %s, c.id FROM customers c WHERE true", customer_sorts[si].key_expr);
+    if (!include_archived)
+        sbuf_puts(&b.sql, " AND c.archived_at IS NULL");
+    else
+        mask |= 1u << 0;
+    if (principal_scoped(&r->principal)) {
+        sbuf_printf(&b.sql, " AND c.owner_id = $%d", sqlb_bind(&b, r->principal.user_id));
+        mask |= 1u << 1;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(customer_filters); i++) {
+        const char *v = request_query(r, customer_filters[i].name);
+        if (!v)
+            continue;
+        bool ok = customer_filters[i].choices == NULL;
+        for (const char *const *c = customer_filters[i].choices; c && *c; c++)
+            ok |= strcmp(*c, v) == 0;
+        if (strcmp(customer_filters[i].name, "owner_id") == 0)
+            ok = uuid_valid(v);
+        if (!ok || !valid_utf8(v, strlen(v)) || strlen(v) > 200) {
+            problem_sendf(r, 400, "invalid value for query parameter '%s'", customer_filters[i].name);
+            goto out;
+        }
+        sbuf_puts(&b.sql, " AND ");
+        sbuf_printf(&b.sql, customer_filters[i].cond, sqlb_bind(&b, v));
+        mask |= 1u << (2 + i);
+    }
+    const char *q = request_query(r, "q");
+    if (q) {
+        if (!*q || utf8_chars(q) > 100 || !valid_utf8(q, strlen(q))) {
+            problem_send(r, 400, "q must be 1 to 100 characters");
+            goto out;
+        }
+        pattern = like_pattern(q);
+        sbuf_printf(&b.sql, " AND lower(c.name) LIKE lower($%d)", sqlb_bind(&b, pattern));
+        mask |= 1u << 10;
+    }
+    if (page.cursor_id) {
+        if (!uuid_valid(page.cursor_id)) {
+            problem_send(r, 400, "cursor is invalid");
+            goto out;
+        }
+        int a = sqlb_bind(&b, page.keys[0]);
+        int id = sqlb_bind(&b, page.keys[1]);
+        sbuf_puts(&b.sql, " AND ");
+        sbuf_printf(&b.sql, customer_sorts[si].keyset, a, id);
+        mask |= 1u << 11;
+    }
+    sbuf_printf(&b.sql, " ORDER BY %s LIMIT $%d", customer_sorts[si].order, sqlb_bind(&b, page.limit_plus_one));
+    snprintf(name, sizeof name, "cust_list_%x_%zu", mask, si);
+    res = db_exec(r, name, b.sql.data, b.n, b.params);
+    if (!res)
+        goto out;
+    list_page_reply(r, &page, res, 2, NULL);
+out:
+    PQclear(res);
+    list_page_free(&page);
+    free(pattern);
+    sbuf_free(&b.sql);
+    return r->status;
+}
+
+int customers_get(struct request *r)
+{
+    const char *id = request_param(r, 0);
+    if (!uuid_valid(id))
+        return problem_send(r, 404, NULL);
+    const char *params[] = {id, scope_owner(r)};
+    PGresult *res = db_exec(r, "cust_get", SQL_CUSTOMER_GET, 2, params);
+    if (!res)
+        return r->status;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return problem_send(r, 404, NULL);
+    }
+    if (audit_read(r, "customer", id, id) != 0) {
+        PQclear(res);
+        return r->status;
+    }
+    if (request_etag_matches(r, PQgetvalue(res, 0, 1))) {
+        reply_etag(r, PQgetvalue(res, 0, 1));
+        reply_empty(r, 304);
+    } else {
+        reply_customer(r, 200, res);
+    }
+    PQclear(res);
+    return r->status;
+}
+
+int customers_create(struct request *r)
+{
+    struct field_values fv;
+    struct verrs v = {0};
+    struct sqlb b = {0};
+    PGresult *res = NULL;
+    char name[48];
+    fields_collect(r->json, customer_fields, customer_read_only, r->principal.role, true, &fv, &v);
+
+    bool has_owner;
+    const char *owner = field_value(&fv, "owner_id", &has_owner);
+    if (!has_owner) {
+        if (r->principal.role == ROLE_ADMIN)
+            verr_add(&v, "owner_id", "is required when an admin creates a customer");
+        owner = r->principal.user_id;
+    } else if (owner && owner_check(r, owner, &v) != 0) {
+        goto out;
+    }
+    bool has_override, has_reason;
+    const char *override = field_value(&fv, "tier_override", &has_override);
+    const char *reason = field_value(&fv, "tier_override_reason", &has_reason);
+    if (override && !reason)
+        verr_add(&v, "tier_override_reason", "is required when tier_override is set");
+    if (v.n) {
+        problem_validation(r, &v);
+        goto out;
+    }
+
+    unsigned long mask = 0;
+    sbuf_puts(&b.sql, "WITH ins AS (INSERT INTO customers AS c (");
+    for (int i = 0; i < fv.n; i++) {
+        if (strcmp(fv.f[i].spec->name, "owner_id") == 0)
+            continue;
+        sbuf_printf(&b.sql, "%s, ", fv.f[i].spec->column);
+        mask |= 1ul << (fv.f[i].spec - customer_fields);
+    }
+    sbuf_puts(&b.sql, "owner_id, created_by) VALUES (");
+    for (int i = 0; i < fv.n; i++)
+        if (strcmp(fv.f[i].spec->name, "owner_id") != 0)
+            sbuf_printf(&b.sql, "$%d, ", sqlb_bind(&b, fv.f[i].value));
+    int p_owner = sqlb_bind(&b, owner);
+    int p_actor = sqlb_bind(&b, r->principal.user_id);
+    int p_role = sqlb_bind(&b, role_name(r->principal.role));
+    int p_req = sqlb_bind(&b, r->request_id);
+    sbuf_printf(&b.sql,
+                "$%d::uuid, $%d::uuid) RETURNING c.id, c.version, api_customer(c) AS doc), "
+                "aud AS (INSERT INTO audit_log (actor_id, actor_role, action, entity, entity_id, customer_id, after, "
+                "request_id) SELECT $%d::uuid, $%d, 'create', 'customer', ins.id::text, ins.id, ins.doc::jsonb, $%d "
+                "FROM ins) SELECT doc, version, id FROM ins",
+                p_owner, p_actor, p_actor, p_role, p_req);
+    snprintf(name, sizeof name, "cust_ins_%lx", mask);
+    res = db_exec(r, name, b.sql.data, b.n, b.params);
+    if (!res)
+        goto out;
+    char location[96];
+    snprintf(location, sizeof location, "/v1/customers/%s", PQgetvalue(res, 0, 2));
+    reply_header(r, "Location", location);
+    reply_customer(r, 201, res);
+out:
+    PQclear(res);
+    sbuf_free(&b.sql);
+    field_values_free(&fv);
+    return r->status;
+}
+
+/* Runs "UPDATE customers c SET <set> ... RETURNING api_customer(c), c.version"
+ * for the customer the path names and records the audit row. */
+static PGresult *customer_apply(struct request *r, struct sqlb *b, const char *action, const char *before)
+{
+    const char *id = request_param(r, 0);
+    sbuf_printf(&b->sql, "updated_at = now(), version = c.version + 1 WHERE c.id = $%d RETURNING api_customer(c), c.version",
+                sqlb_bind(b, id));
+    PGresult *res = db_exec(r, NULL, b->sql.data, b->n, b->params);
+    if (!res)
+        return NULL;
+    if (audit_record(r, action, "customer", id, id, before, PQgetvalue(res, 0, 0)) != 0) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+int customers_update(struct request *r)
+{
+    struct field_values fv;
+    struct verrs v = {0};
+    struct sqlb b = {0};
+    PGresult *cur = NULL, *res = NULL;
+    fields_collect(r->json, customer_fields, customer_read_only, r->principal.role, false, &fv, &v);
+    if (v.n) {
+        problem_validation(r, &v);
+        goto out;
+    }
+    if (!(cur = customer_lock(r)))
+        goto out;
+    if (request_check_if_match(r, PQgetvalue(cur, 0, 1)) != 0)
+        goto out;
+
+    bool has_owner, has_override, has_reason;
+    const char *owner = field_value(&fv, "owner_id", &has_owner);
+    const char *override = field_value(&fv, "tier_override", &has_override);
+    const char *reason = field_value(&fv, "tier_override_reason", &has_reason);
+    bool owner_changed = has_owner && strcmp(owner, PQgetvalue(cur, 0, 2)) != 0;
+    if (owner_changed && owner_check(r, owner, &v) != 0)
+        goto out;
+    if (has_override && override && !(has_reason ? reason != NULL : db_val(cur, 0, 5) != NULL))
+        verr_add(&v, "tier_override_reason", "is required when tier_override is set");
+    if (v.n) {
+        problem_validation(r, &v);
+        goto out;
+    }
+    if (fv.n == 0) {
+        reply_customer(r, 200, cur);
+        goto out;
+    }
+    sbuf_puts(&b.sql, "UPDATE customers c SET ");
+    for (int i = 0; i < fv.n; i++)
+        sbuf_printf(&b.sql, "%s = $%d, ", fv.f[i].spec->column, sqlb_bind(&b, fv.f[i].value));
+    /* Clearing an override clears its reason. */
+    if (has_override && !override && !has_reason)
+        sbuf_puts(&b.sql, "tier_override_reason = NULL, ");
+    if (!(res = customer_apply(r, &b, "update", PQgetvalue(cur, 0, 0))))
+        goto out;
+    if (owner_changed) {
+        const char *id = request_param(r, 0);
+        const char *params[] = {id, PQgetvalue(cur, 0, 2), owner, r->principal.user_id};
+        PGresult *h = db_exec(r, "owner_history", SQL_OWNER_HISTORY, 4, params);
+        if (!h)
+            goto out;
+        PQclear(h);
+        char before[64], after[64];
+        snprintf(before, sizeof before, "{\"owner_id\":\"%s\"}", PQgetvalue(cur, 0, 2));
+        snprintf(after, sizeof after, "{\"owner_id\":\"%s\"}", owner);
+        if (audit_record(r, "reassign", "customer", id, id, before, after) != 0)
+            goto out;
+    }
+    reply_customer(r, 200, res);
+out:
+    PQclear(cur);
+    PQclear(res);
+    sbuf_free(&b.sql);
+    field_values_free(&fv);
+    return r->status;
+}
+
+int customers_archive(struct request *r)
+{
+    struct sqlb b = {0};
+    PGresult *cur = NULL, *res = NULL;
+    if (!(cur = customer_lock(r)))
+        goto out;
+    if (request_check_if_match(r, PQgetvalue(cur, 0, 1)) != 0)
+        goto out;
+    if (PQgetvalue(cur, 0, 3)[0] == 't') {
+        reply_empty(r, 204);
+        goto out;
+    }
+    sbuf_puts(&b.sql, "UPDATE customers c SET archived_at = now(), ");
+    if (!(res = customer_apply(r, &b, "archive", PQgetvalue(cur, 0, 0))))
+        goto out;
+    reply_empty(r, 204);
+out:
+    PQclear(cur);
+    PQclear(res);
+    sbuf_free(&b.sql);
+    return r->status;
+}
+
+/* Actions accept no body fields (an empty object or nothing). */
+static int reject_body_fields(struct request *r, const char *const *allowed)
+{
+    if (!r->json)
+        return 0;
+    if (!json_is_object(r->json))
+        return problem_send(r, 422, "the body must be a JSON object");
+    struct verrs v = {0};
+    const char *key;
+    json_t *val;
+    json_object_foreach(r->json, key, val)
+    {
+        bool ok = false;
+        for (const char *const *a = allowed; a && *a && !ok; a++)
+            ok = strcmp(*a, key) == 0;
+        if (!ok)
+            verr_add(&v, key, "unknown field");
+    }
+    return v.n ? problem_validation(r, &v) : 0;
+}
+
+int customers_restore(struct request *r)
+{
+    struct sqlb b = {0};
+    PGresult *cur = NULL, *res = NULL;
+    if (reject_body_fields(r, NULL) != 0)
+        goto out;
+    if (!(cur = customer_lock(r)))
+        goto out;
+    if (request_check_if_match(r, PQgetvalue(cur, 0, 1)) != 0)
+        goto out;
+    if (PQgetvalue(cur, 0, 3)[0] != 't') {
+        problem_state(r, "restore", "not archived");
+        goto out;
+    }
+    sbuf_puts(&b.sql, "UPDATE customers c SET archived_at = NULL, ");
+    if (!(res = customer_apply(r, &b, "restore", PQgetvalue(cur, 0, 0))))
+        goto out;
+    reply_customer(r, 200, res);
+out:
+    PQclear(cur);
+    PQclear(res);
+    sbuf_free(&b.sql);
+    return r->status;
+}
+
+enum review_binds { REVIEW_ACTOR = 1, REVIEW_REASON = 2 };
+
+/* Record review: moves record_status from one of `from` with the SET
+ * fragment `set`, which uses the reviewer id as $1 (REVIEW_ACTOR) and the
+ * reason as $2 (REVIEW_REASON). */
+static int customer_review(struct request *r, const char *action, const char *const *from, const char *set,
+                           unsigned binds, const char *reason)
+{
+    struct sqlb b = {0};
+    PGresult *cur = NULL, *res = NULL;
+    if (!(cur = customer_lock(r)))
+        goto out;
+    if (request_check_if_match(r, PQgetvalue(cur, 0, 1)) != 0)
+        goto out;
+    const char *state = PQgetvalue(cur, 0, 4);
+    bool allowed = false;
+    for (const char *const *f = from; *f; f++)
+        allowed |= strcmp(*f, state) == 0;
+    if (PQgetvalue(cur, 0, 3)[0] == 't') {
+        problem_state(r, action, "archived");
+        goto out;
+    }
+    if (!allowed) {
+        problem_state(r, action, state);
+        goto out;
+    }
+    if (binds & REVIEW_ACTOR)
+        sqlb_bind(&b, r->principal.user_id);
+    if (binds & REVIEW_REASON)
+        sqlb_bind(&b, reason);
+    sbuf_printf(&b.sql, "UPDATE customers c SET %s, ", set);
+    if (!(res = customer_apply(r, &b, action, PQgetvalue(cur, 0, 0))))
+        goto out;
+    reply_customer(r, 200, res);
+out:
+    PQclear(cur);
+    PQclear(res);
+    sbuf_free(&b.sql);
+    return r->status;
+}
+
+int customers_submit(struct request *r)
+{
+    static const char *const from[] = {"draft", "returned", NULL};
+    if (reject_body_fields(r, NULL) != 0)
+        return r->status;
+    return customer_review(r, "submit", from,
+                           "record_status = 'submitted', record_submitted_at = now(), record_return_reason = NULL",
+                           0, NULL);
+}
+
+int customers_approve(struct request *r)
+{
+    static const char *const from[] = {"submitted", NULL};
+    if (reject_body_fields(r, NULL) != 0)
+        return r->status;
+    return customer_review(r, "approve", from,
+                           "record_status = 'approved', record_reviewed_at = now(), record_reviewed_by = $1::uuid, "
+                           "last_reviewed_at = now(), record_return_reason = NULL",
+                           REVIEW_ACTOR, NULL);
+}
+
+int customers_return(struct request *r)
+{
+    static const char *const from[] = {"submitted", NULL};
+    static const struct field_spec fields[] = {
+        {"reason", "reason", FT_TEXT, 1000, NULL, W_MANAGER, FF_REQUIRED},
+        {NULL, NULL, FT_TEXT, 0, NULL, 0, 0},
+    };
+    struct field_values fv;
+    struct verrs v = {0};
+    fields_collect(r->json, fields, NULL, r->principal.role, true, &fv, &v);
+    if (v.n)
+        problem_validation(r, &v);
+    else {
+        bool present;
+        customer_review(r, "return", from,
+                        "record_status = 'returned', record_reviewed_at = now(), record_reviewed_by = $1::uuid, "
+                        "record_return_reason = $2::text",
+                        REVIEW_ACTOR | REVIEW_REASON, field_value(&fv, "reason", &present));
+    }
+    field_values_free(&fv);
+    return r->status;
+}
+
+int customers_history(struct request *r)
+{
+    const char *id = request_param(r, 0);
+    struct list_page page;
+    if (customer_check_visible(r, id, false) != 1)
+        return r->status;
+    if (list_page_init(r, &page, "history") != 0)
+        return r->status;
+    if (page.cursor_id && strspn(page.cursor_id, "0123456789") != strlen(page.cursor_id)) {
+        list_page_free(&page);
+        return problem_send(r, 400, "cursor is invalid");
+    }
+    const char *params[] = {id, page.cursor_id, page.limit_plus_one};
+    PGresult *res = db_exec(r, "cust_history",
+                            "SELECT api_audit(a), a.id::text FROM audit_log a WHERE a.customer_id = $1 "
+                            "AND a.action <> 'read' AND ($2::bigint IS NULL OR a.id < $2) ORDER BY a.id DESC LIMIT $3",
+                            3, params);
+    if (!res) {
+        list_page_free(&page);
+        return r->status;
+    }
+    list_page_reply(r, &page, res, 1, NULL);
+    PQclear(res);
+    return r->status;
+}

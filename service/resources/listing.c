@@ -1,0 +1,131 @@
+#include "resources/listing.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/problem.h"
+#include "http/response.h"
+
+void list_page_free(struct list_page *p)
+{
+    for (int i = 0; i < LIST_MAX_KEYS; i++) {
+        free(p->keys[i]);
+        p->keys[i] = NULL;
+    }
+    p->cursor_id = NULL;
+}
+
+static int cursor_decode(struct list_page *p, const char *cursor, int n_keys)
+{
+    size_t len;
+    if (strlen(cursor) > 4096)
+        return -1;
+    unsigned char *raw = b64url_decode(cursor, strlen(cursor), &len);
+    if (!raw)
+        return -1;
+    int rc = -1;
+    json_t *arr = NULL;
+    if (!json_nesting_ok((const char *)raw, len, 2))
+        goto out;
+    arr = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_array(arr) || json_array_size(arr) != (size_t)(2 + n_keys))
+        goto out;
+    const char *kind = json_string_value(json_array_get(arr, 0));
+    const char *sort = json_string_value(json_array_get(arr, 1));
+    if (!kind || !sort || strcmp(kind, p->kind) != 0 || strcmp(sort, p->sort) != 0)
+        goto out;
+    for (int i = 0; i < n_keys; i++) {
+        const char *k = json_string_value(json_array_get(arr, (size_t)(2 + i)));
+        if (!k || strlen(k) > 1024)
+            goto out;
+        p->keys[i] = xstrdup(k);
+    }
+    p->cursor_id = p->keys[n_keys - 1];
+    rc = 0;
+out:
+    json_decref(arr);
+    free(raw);
+    if (rc)
+        list_page_free(p);
+    return rc;
+}
+
+int list_page_init_sorted(struct request *r, struct list_page *p, const char *kind, const char *sort, int n_keys)
+{
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    p->sort = sort ? sort : "";
+    p->limit = LIST_DEFAULT_LIMIT;
+    const char *limit = request_query(r, "limit");
+    if (limit) {
+        char *end;
+        long n = strtol(limit, &end, 10);
+        if (!*limit || *end || n < 1 || n > LIST_MAX_LIMIT) {
+            problem_sendf(r, 400, "limit must be an integer from 1 to %d", LIST_MAX_LIMIT);
+            return -1;
+        }
+        p->limit = (int)n;
+    }
+    snprintf(p->limit_plus_one, sizeof p->limit_plus_one, "%d", p->limit + 1);
+    const char *cursor = request_query(r, "cursor");
+    if (cursor && cursor_decode(p, cursor, n_keys) != 0) {
+        problem_send(r, 400, "cursor is invalid or belongs to a different list or sort");
+        return -1;
+    }
+    return 0;
+}
+
+int list_page_reply(struct request *r, struct list_page *p, const PGresult *res, int n_keys, const char *unused)
+{
+    (void)unused;
+    int rows = PQntuples(res);
+    int shown = rows > p->limit ? p->limit : rows;
+    struct sbuf out = {0};
+    sbuf_puts(&out, "{\"items\":[");
+    for (int i = 0; i < shown; i++) {
+        if (i)
+            sbuf_puts(&out, ",");
+        sbuf_append(&out, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
+    }
+    sbuf_puts(&out, "],\"next_cursor\":");
+    if (rows > p->limit) {
+        json_t *arr = json_array();
+        json_array_append_new(arr, json_string(p->kind));
+        json_array_append_new(arr, json_string(p->sort));
+        for (int k = 0; k < n_keys; k++)
+            json_array_append_new(arr, json_string(PQgetvalue(res, shown - 1, 1 + k)));
+        char *text = json_dumps(arr, JSON_COMPACT);
+        json_decref(arr);
+        char *cursor = b64url_encode((const unsigned char *)text, strlen(text));
+        sbuf_printf(&out, "\"%s\"", cursor);
+        free(cursor);
+        free(text);
+    } else {
+        sbuf_puts(&out, "null");
+    }
+    sbuf_puts(&out, "}");
+    reply_json(r, 200, out.data, out.len);
+    sbuf_free(&out);
+    list_page_free(p);
+    return 200;
+}
+
+int query_bool(struct request *r, const char *name, bool def, bool *out)
+{
+    const char *v = request_query(r, name);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (strcmp(v, "true") == 0)
+        *out = true;
+    else if (strcmp(v, "false") == 0)
+        *out = false;
+    else {
+        problem_sendf(r, 400, "%s must be true or false", name);
+        return -1;
+    }
+    return 0;
+}

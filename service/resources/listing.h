@@ -1,0 +1,41 @@
+/* Keyset pagination shared by every list endpoint: limit parsing, opaque
+ * cursors (base64url of a JSON array naming the list, the sort and the last
+ * row's keys) and the {items, next_cursor} envelope. */
+#ifndef CRM_LISTING_H
+#define CRM_LISTING_H
+
+#include <libpq-fe.h>
+
+#include "common.h"
+#include "http/request.h"
+
+#define LIST_DEFAULT_LIMIT 50
+#define LIST_MAX_LIMIT 200
+#define LIST_MAX_KEYS 2
+
+struct list_page {
+    const char *kind;             /* list name baked into cursors */
+    const char *sort;             /* sort baked into cursors ("" when fixed) */
+    int limit;
+    char limit_plus_one[12];      /* bind as LIMIT to detect a next page */
+    char *keys[LIST_MAX_KEYS];    /* decoded cursor keys, owned; NULL without a cursor */
+    const char *cursor_id;        /* == keys[n-1]: the id key, NULL without a cursor */
+};
+
+/* Parses limit and cursor for a list sorted by `sort` (NULL for a fixed
+ * order). Returns 0, or -1 after answering 400. On success the caller must
+ * call list_page_free (list_page_reply does it). */
+int list_page_init_sorted(struct request *r, struct list_page *p, const char *kind, const char *sort, int n_keys) WUR;
+static inline int list_page_init(struct request *r, struct list_page *p, const char *kind)
+{
+    return list_page_init_sorted(r, p, kind, NULL, 1);
+}
+/* Renders res (column 0 = item JSON, columns 1..n_keys = the row's cursor
+ * keys, id last) as the list envelope, then frees the page. Returns 200. */
+int list_page_reply(struct request *r, struct list_page *p, const PGresult *res, int n_keys, const char *unused);
+void list_page_free(struct list_page *p);
+
+/* "true"/"false" query flags: returns 0/1, or -1 after answering 400. */
+int query_bool(struct request *r, const char *name, bool def, bool *out) WUR;
+
+#endif
