@@ -70,7 +70,7 @@ static int problem_finish(struct request *r, int status, json_t *p)
     free(text);
     if (status == 401)
         reply_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-    if (status == 503 || status == 429)
+    if (status == 503)
         reply_header(r, "Retry-After", "1");
     return status;
 }

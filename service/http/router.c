@@ -390,8 +390,21 @@ static void run_handler(struct request *r)
 
 static const char *status_text(int status)
 {
-    const char *t = mg_get_response_code_text(NULL, status);
-    return t ? t : "";
+    static const struct {
+        int status;
+        const char *text;
+    } texts[] = {
+        {200, "OK"}, {201, "Created"}, {204, "No Content"}, {304, "Not Modified"}, {400, "Bad Request"},
+        {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"}, {405, "Method Not Allowed"},
+        {408, "Request Timeout"}, {409, "Conflict"}, {412, "Precondition Failed"}, {413, "Content Too Large"},
+        {415, "Unsupported Media Type"}, {422, "Unprocessable Content"}, {428, "Precondition Required"},
+        {429, "Too Many Requests"}, {500, "Internal Server Error"}, {501, "Not Implemented"},
+        {503, "Service Unavailable"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(texts); i++)
+        if (texts[i].status == status)
+            return texts[i].text;
+    return "Unknown";
 }
 
 static void add_cors(struct request *r, struct sbuf *out)

@@ -17,6 +17,28 @@ static int log_civetweb(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+/* Errors Civetweb answers itself (malformed request line, headers over
+ * max_request_size, …) get a problem+json body like every other error. */
+static int http_error(struct mg_connection *conn, int status, const char *errmsg)
+{
+    (void)errmsg;
+    const char *title = mg_get_response_code_text(conn, status);
+    unsigned char raw[16];
+    char request_id[33];
+    random_bytes(raw, sizeof raw);
+    hex_encode(raw, sizeof raw, request_id);
+    char body[320];
+    int n = snprintf(body, sizeof body,
+                     "{\"type\":\"https://crm-service/problems/http-%d\",\"title\":\"%s\",\"status\":%d,"
+                     "\"request_id\":\"%s\"}",
+                     status, title ? title : "Error", status, request_id);
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\nContent-Length: %d\r\n"
+              "X-Request-Id: %s\r\nConnection: close\r\n\r\n%s",
+              status, title ? title : "Error", n, request_id, body);
+    return 0;
+}
+
 int server_start(void)
 {
     char threads[16];
@@ -40,6 +62,7 @@ int server_start(void)
     struct mg_callbacks callbacks;
     memset(&callbacks, 0, sizeof callbacks);
     callbacks.log_message = log_civetweb;
+    callbacks.http_error = http_error;
     mg_init_library(0);
     ctx = mg_start(&callbacks, NULL, options);
     if (!ctx) {

@@ -4,12 +4,14 @@
  * database: documents come from api_user(u), which leaves it out. */
 #include "resources/users.h"
 
+#include <civetweb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/jwt.h"
 #include "auth/password.h"
+#include "auth/ratelimit.h"
 #include "config.h"
 #include "db/db.h"
 #include "http/problem.h"
@@ -417,14 +419,39 @@ int auth_token(struct request *r)
         problem_validation(r, &v);
         goto out;
     }
+    /* Throttle guessing per username and per client address. */
+    char user_key[80], addr_key[80];
+    snprintf(user_key, sizeof user_key, "u:%s", username);
+    snprintf(addr_key, sizeof addr_key, "a:%s", r->ri->remote_addr);
+    int wait = ratelimit_wait_s(user_key, RATELIMIT_MAX_FAILURES_USER);
+    if (!wait)
+        wait = ratelimit_wait_s(addr_key, RATELIMIT_MAX_FAILURES_ADDR);
+    if (wait) {
+        char retry[16];
+        problem_send(r, 429, "too many failed logins; retry later");
+        snprintf(retry, sizeof retry, "%d", wait);
+        reply_header(r, "Retry-After", retry);
+        goto out;
+    }
     const char *params[] = {username};
     if (!(res = db_exec(r, "user_login", SQL_USER_LOGIN, 1, params)))
         goto out;
     bool found = PQntuples(res) == 1;
+    /* The derivation takes ~0.3 s: give the connection back meanwhile so a
+     * burst of logins cannot starve the pool. */
+    db_pool_release(r->db);
+    r->db = NULL;
     /* Always one derivation, so the timing does not tell whether the user exists. */
     bool ok = password_verify(password, found ? db_val(res, 0, 3) : NULL);
     if (!found || !ok || PQgetvalue(res, 0, 2)[0] != 't') {
+        ratelimit_fail(user_key);
+        ratelimit_fail(addr_key);
         problem_send(r, 401, "invalid username or password");
+        goto out;
+    }
+    ratelimit_reset(user_key);
+    if (!(r->db = db_pool_acquire(2000))) {
+        problem_send(r, 503, "the database is unavailable");
         goto out;
     }
     const char *id = PQgetvalue(res, 0, 0);
