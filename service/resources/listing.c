@@ -62,7 +62,8 @@ int list_page_init_sorted(struct request *r, struct list_page *p, const char *ki
     if (limit) {
         char *end;
         long n = strtol(limit, &end, 10);
-        if (!*limit || *end || n < 1 || n > LIST_MAX_LIMIT) {
+        /* Digits only: strtol alone would accept " 5" and "+5". */
+        if (*limit < '0' || *limit > '9' || *end || n < 1 || n > LIST_MAX_LIMIT) {
             problem_sendf(r, 400, "limit must be an integer from 1 to %d", LIST_MAX_LIMIT);
             return -1;
         }

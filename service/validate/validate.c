@@ -302,13 +302,18 @@ static char *check_value(const struct field_spec *s, const json_t *v, struct ver
     size_t len = strlen(str);
     while (len && isspace((unsigned char)str[len - 1]))
         len--;
+    if (len == 0 && s->type != FT_PASSWORD) {
+        /* An empty optional field clears it (NULL); a required one is an error. */
+        if (s->flags & (FF_REQUIRED | FF_NOT_NULL))
+            verr_add(errs, s->name, "%s",
+                     s->type == FT_ENUM ? "must be one of the allowed values" : "must not be empty");
+        return NULL;
+    }
     char *val = xstrndup(str, len);
     const char *msg = NULL;
     switch (s->type) {
     case FT_TEXT:
-        if (!*val)
-            msg = "must not be empty";
-        else if (s->max_len && utf8_chars(val) > (size_t)s->max_len) {
+        if (s->max_len && utf8_chars(val) > (size_t)s->max_len) {
             verr_add(errs, s->name, "must be at most %d characters", s->max_len);
             goto fail;
         }

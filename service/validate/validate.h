@@ -11,7 +11,7 @@
 #include "http/problem.h"
 
 enum field_type {
-    FT_TEXT,     /* string, max_len characters, trimmed non-empty when required */
+    FT_TEXT,     /* string, max_len characters, trimmed; "" clears an optional field */
     FT_EMAIL,
     FT_PHONE,
     FT_URL,
