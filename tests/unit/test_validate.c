@@ -861,6 +861,38 @@ static void test_fields_error_cap(void **state)
     field_values_free(&c.fv);
 }
 
+/* An empty (or blank) optional text clears the field; a required one is an error. */
+static void test_fields_empty_optional_clears(void **state)
+{
+    (void)state;
+    static const struct field_spec specs[] = {
+        {"name", "name", FT_TEXT, 10, NULL, ROLE_SALES, FF_REQUIRED},
+        {"region", "region", FT_TEXT, 10, NULL, ROLE_SALES, 0},
+        {"email", "email", FT_EMAIL, 0, NULL, ROLE_SALES, 0},
+        {NULL, NULL, FT_TEXT, 0, NULL, 0, 0},
+    };
+    json_t *body = json_pack("{s:s, s:s}", "region", "  ", "email", "");
+    struct field_values fv;
+    struct verrs v = {0};
+    assert_int_equal(fields_collect(body, specs, NULL, ROLE_SALES, false, &fv, &v), 0);
+    bool present;
+    assert_null(field_value(&fv, "region", &present));
+    assert_true(present);
+    assert_null(field_value(&fv, "email", &present));
+    assert_true(present);
+    field_values_free(&fv);
+    json_decref(body);
+
+    body = json_pack("{s:s}", "name", " ");
+    memset(&v, 0, sizeof v);
+    assert_int_equal(fields_collect(body, specs, NULL, ROLE_SALES, true, &fv, &v), -1);
+    assert_int_equal(v.n, 1);
+    assert_string_equal(v.e[0].field, "name");
+    assert_string_equal(v.e[0].message, "must not be empty");
+    field_values_free(&fv);
+    json_decref(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -880,6 +912,7 @@ int main(void)
         cmocka_unit_test(test_fields_required),
         cmocka_unit_test(test_fields_null_and_nul),
         cmocka_unit_test(test_fields_text_length_and_trim),
+        cmocka_unit_test(test_fields_empty_optional_clears),
         cmocka_unit_test(test_fields_enum_bool_uuid_password),
         cmocka_unit_test(test_fields_business_needs),
         cmocka_unit_test(test_fields_all_errors_collected),
