@@ -61,10 +61,11 @@ static const char *const customer_read_only[] = {
 /* $1 id, $2 owner scope (NULL = all) */
 #define SQL_CUSTOMER_GET                                                                                      \
     "SELECT api_customer(c), c.version FROM customers c WHERE c.id = $1 AND ($2::uuid IS NULL OR c.owner_id = $2)"
-/* Columns 0 doc, 1 version, 2 owner_id, 3 archived, 4 record_status, 5 tier_override_reason */
+/* Columns 0 doc, 1 version, 2 owner_id, 3 archived, 4 record_status, 5 tier_override_reason, 6 tier_override */
 #define SQL_CUSTOMER_LOCK                                                                                     \
     "SELECT api_customer(c), c.version, c.owner_id, c.archived_at IS NOT NULL, c.record_status, "            \
-    "c.tier_override_reason FROM customers c WHERE c.id = $1 AND ($2::uuid IS NULL OR c.owner_id = $2) FOR UPDATE"
+    "c.tier_override_reason, c.tier_override FROM customers c "                                              \
+    "WHERE c.id = $1 AND ($2::uuid IS NULL OR c.owner_id = $2) FOR UPDATE"
 #define SQL_OWNER_CHECK "SELECT role, active FROM users WHERE id = $1"
 #define SQL_OWNER_HISTORY                                                                                     \
     "INSERT INTO customer_owner_history (customer_id, old_owner_id, new_owner_id, changed_by) "              \
@@ -140,6 +141,10 @@ static int reply_customer(struct request *r, int status, const PGresult *res)
 
 /* ---- handlers ---- */
 
+/* Timestamp sort keys travel in cursors as RFC 3339 UTC with microseconds, so
+ * a forged or corrupted cursor can be refused (400) before it reaches SQL. */
+#define CURSOR_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
 static const struct {
     const char *name;
     const char *order;    /* ORDER BY */
@@ -147,14 +152,15 @@ static const struct {
     const char *key_expr; /* the row's sort key as cursor text */
 } customer_sorts[] = {
     {"-created_at", "c.created_at DESC, c.id DESC", "(c.created_at, c.id) < ($%d::timestamptz, $%d::uuid)",
-     "c.created_at::text"},
-    {"created_at", "c.created_at, c.id", "(c.created_at, c.id) > ($%d::timestamptz, $%d::uuid)", "c.created_at::text"},
+     CURSOR_TS("c.created_at")},
+    {"created_at", "c.created_at, c.id", "(c.created_at, c.id) > ($%d::timestamptz, $%d::uuid)",
+     CURSOR_TS("c.created_at")},
     {"name", "c.name, c.id", "(c.name, c.id) > ($%d, $%d::uuid)", "c.name"},
     {"-name", "c.name DESC, c.id DESC", "(c.name, c.id) < ($%d, $%d::uuid)", "c.name"},
     {"updated_at", "c.updated_at, c.id", "(c.updated_at, c.id) > ($%d::timestamptz, $%d::uuid)",
-     "c.updated_at::text"},
+     CURSOR_TS("c.updated_at")},
     {"-updated_at", "c.updated_at DESC, c.id DESC", "(c.updated_at, c.id) < ($%d::timestamptz, $%d::uuid)",
-     "c.updated_at::text"},
+     CURSOR_TS("c.updated_at")},
 };
 
 /* Exact-match filters: query name, SQL condition with one parameter, allowed values. */
@@ -246,7 +252,8 @@ int customers_list(struct request *r)
         mask |= 1u << 10;
     }
     if (page.cursor_id) {
-        if (!uuid_valid(page.cursor_id)) {
+        if (!uuid_valid(page.cursor_id) ||
+            (strstr(customer_sorts[si].name, "_at") && !valid_timestamp(page.keys[0]))) {
             problem_send(r, 400, "cursor is invalid");
             goto out;
         }
@@ -402,7 +409,10 @@ int customers_update(struct request *r)
     bool owner_changed = has_owner && strcmp(owner, PQgetvalue(cur, 0, 2)) != 0;
     if (owner_changed && owner_check(r, owner, &v) != 0)
         goto out;
-    if (has_override && override && !(has_reason ? reason != NULL : db_val(cur, 0, 5) != NULL))
+    /* The override the record will have must keep a reason (also when only the reason is cleared). */
+    const char *new_override = has_override ? override : db_val(cur, 0, 6);
+    const char *new_reason = has_reason ? reason : db_val(cur, 0, 5);
+    if (new_override && !new_reason)
         verr_add(&v, "tier_override_reason", "is required when tier_override is set");
     if (v.n) {
         problem_validation(r, &v);
@@ -413,8 +423,16 @@ int customers_update(struct request *r)
         goto out;
     }
     sbuf_puts(&b.sql, "UPDATE customers c SET ");
-    for (int i = 0; i < fv.n; i++)
-        sbuf_printf(&b.sql, "%s = $%d, ", fv.f[i].spec->column, sqlb_bind(&b, fv.f[i].value));
+    for (int i = 0; i < fv.n; i++) {
+        int p = sqlb_bind(&b, fv.f[i].value);
+        if (fv.f[i].spec->type == FT_NEEDS) /* RFC 7396: merge member by member; a null member removes it */
+            sbuf_printf(&b.sql,
+                        "%s = (c.%s || $%d::jsonb) - ARRAY(SELECT k FROM jsonb_each($%d::jsonb) AS e(k, v) "
+                        "WHERE v = 'null'::jsonb), ",
+                        fv.f[i].spec->column, fv.f[i].spec->column, p, p);
+        else
+            sbuf_printf(&b.sql, "%s = $%d, ", fv.f[i].spec->column, p);
+    }
     /* Clearing an override clears its reason. */
     if (has_override && !override && !has_reason)
         sbuf_puts(&b.sql, "tier_override_reason = NULL, ");
@@ -604,7 +622,8 @@ int customers_history(struct request *r)
         return r->status;
     if (list_page_init(r, &page, "history") != 0)
         return r->status;
-    if (page.cursor_id && strspn(page.cursor_id, "0123456789") != strlen(page.cursor_id)) {
+    if (page.cursor_id && (!*page.cursor_id || strlen(page.cursor_id) > 18 ||
+                           strspn(page.cursor_id, "0123456789") != strlen(page.cursor_id))) {
         list_page_free(&page);
         return problem_send(r, 400, "cursor is invalid");
     }
