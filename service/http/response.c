@@ -97,6 +97,10 @@ long request_if_match_version(struct request *r)
     if (!h)
         return 0;
     const char *p = h;
+    while (*p == ' ')
+        p++;
+    if (p[0] == '*' && p[strspn(p + 1, " ") + 1] == '\0')
+        return 0; /* RFC 9110: "*" matches any current representation */
     long v = parse_etag(&p);
     while (*p == ' ')
         p++;
