@@ -47,6 +47,15 @@ static void usage(FILE *out)
           out);
 }
 
+/* libpq prints NOTICEs ("relation ... already exists, skipping") on stderr
+ * by default; the migrations' IF NOT EXISTS makes them routine, and they are
+ * not JSON log lines. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static int run_migrations(void)
 {
     char err[600];
@@ -55,6 +64,7 @@ static int run_migrations(void)
         fprintf(stderr, "crm-service: cannot connect to the database: %s\n", err);
         return -1;
     }
+    PQsetNoticeProcessor(pg, ignore_notice, NULL);
     int n = migrate_run(pg, err, sizeof err);
     PQfinish(pg);
     if (n < 0) {

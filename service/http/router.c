@@ -3,6 +3,7 @@
 #include <civetweb.h>
 #include <ctype.h>
 #include <openssl/evp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -526,9 +527,17 @@ static void pipeline(struct request *r)
     run_handler(r);
 }
 
+static atomic_int in_flight;
+
+int router_in_flight(void)
+{
+    return atomic_load(&in_flight);
+}
+
 int router_handle(struct mg_connection *conn, void *cbdata)
 {
     (void)cbdata;
+    atomic_fetch_add(&in_flight, 1);
     struct request *r = xcalloc(1, sizeof *r);
     r->conn = conn;
     r->ri = mg_get_request_info(conn);
@@ -552,5 +561,6 @@ int router_handle(struct mg_connection *conn, void *cbdata)
     access_log(r, duration);
     request_cleanup(r);
     free(r);
+    atomic_fetch_sub(&in_flight, 1);
     return status;
 }

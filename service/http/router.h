@@ -12,6 +12,9 @@ struct mg_connection;
 /* Civetweb request handler for every path. Returns the status sent. */
 int router_handle(struct mg_connection *conn, void *cbdata);
 
+/* Requests inside router_handle right now (for draining at shutdown). */
+int router_in_flight(void);
+
 /* Matches method and path against the table. Returns the route or NULL;
  * *path_matched tells whether some route has this path (→ 405 rather than
  * 404) and allow receives the methods for that path ("GET, POST").

@@ -3,6 +3,7 @@
 #include <civetweb.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "http/router.h"
@@ -75,10 +76,22 @@ int server_start(void)
     return 0;
 }
 
+/* Upper bound for waiting on in-flight requests at shutdown (a stalled body
+ * can hold one for the body timeout plus Civetweb's request timeout). */
+#define DRAIN_TIMEOUT_US (25 * 1000000LL)
+
 void server_stop(void)
 {
     if (!ctx)
         return;
+    /* Civetweb stops writing to sockets as soon as mg_stop raises its stop
+     * flag, so responses still being computed would be lost: first let the
+     * requests inside the router finish (bounded). */
+    int64_t deadline = clock_mono_us() + DRAIN_TIMEOUT_US;
+    while (router_in_flight() > 0 && clock_mono_us() < deadline) {
+        struct timespec pause = {0, 10 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
     mg_stop(ctx);
     ctx = NULL;
     mg_exit_library();

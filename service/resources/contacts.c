@@ -106,41 +106,6 @@ static PGresult *contact_apply(struct request *r, struct sqlb *b, const char *ac
     return res;
 }
 
-/* LIKE pattern for "contains q", wildcards escaped. A copy of the static
- * helper in customers.c (listing.h does not export one). */
-static char *like_pattern(const char *q)
-{
-    struct sbuf b = {0};
-    sbuf_puts(&b, "%");
-    for (const char *p = q; *p; p++) {
-        if (*p == '%' || *p == '_' || *p == '\\')
-            sbuf_puts(&b, "\\");
-        sbuf_append(&b, p, 1);
-    }
-    sbuf_puts(&b, "%");
-    return sbuf_take(&b);
-}
-
-/* Actions accept no body fields (an empty object or nothing). A copy of the
- * static helper in customers.c. */
-static int reject_body_fields(struct request *r)
-{
-    if (!r->json)
-        return 0;
-    if (!json_is_object(r->json))
-        return problem_send(r, 422, "the body must be a JSON object");
-    struct verrs v = {0};
-    const char *key;
-    json_t *val;
-    json_object_foreach(r->json, key, val)
-    {
-        char field[64];
-        snprintf(field, sizeof field, "%.60s", key);
-        verr_add(&v, field, "unknown field");
-    }
-    return v.n ? problem_validation(r, &v) : 0;
-}
-
 /* ---- handlers ---- */
 
 int contacts_list(struct request *r)
@@ -174,7 +139,7 @@ int contacts_list(struct request *r)
             problem_send(r, 400, "q must be 1 to 100 characters");
             goto out;
         }
-        pattern = like_pattern(q);
+        pattern = list_like_pattern(q);
         sbuf_printf(&b.sql, " AND lower(c.name) LIKE lower($%d::text)", sqlb_bind(&b, pattern));
         mask |= 1u << 1;
     }
@@ -347,7 +312,7 @@ int contacts_restore(struct request *r)
     PGresult *cur = NULL, *res = NULL;
     if (customer_check_visible(r, request_param(r, 0), true) != 1)
         goto out;
-    if (reject_body_fields(r) != 0)
+    if (body_reject_fields(r, NULL) != 0)
         goto out;
     if (!(cur = contact_lock(r)))
         goto out;

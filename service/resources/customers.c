@@ -177,19 +177,6 @@ static const struct {
     {"industry", "c.industry = $%d", NULL},
 };
 
-static char *like_pattern(const char *q)
-{
-    struct sbuf b = {0};
-    sbuf_puts(&b, "%");
-    for (const char *p = q; *p; p++) {
-        if (*p == '%' || *p == '_' || *p == '\\')
-            sbuf_puts(&b, "\\");
-        sbuf_append(&b, p, 1);
-    }
-    sbuf_puts(&b, "%");
-    return sbuf_take(&b);
-}
-
 int customers_list(struct request *r)
 {
     struct sqlb b = {0};
@@ -247,7 +234,7 @@ int customers_list(struct request *r)
             problem_send(r, 400, "q must be 1 to 100 characters");
             goto out;
         }
-        pattern = like_pattern(q);
+        pattern = list_like_pattern(q);
         sbuf_printf(&b.sql, " AND lower(c.name) LIKE lower($%d)", sqlb_bind(&b, pattern));
         mask |= 1u << 10;
     }
@@ -483,32 +470,11 @@ out:
     return r->status;
 }
 
-/* Actions accept no body fields (an empty object or nothing). */
-static int reject_body_fields(struct request *r, const char *const *allowed)
-{
-    if (!r->json)
-        return 0;
-    if (!json_is_object(r->json))
-        return problem_send(r, 422, "the body must be a JSON object");
-    struct verrs v = {0};
-    const char *key;
-    json_t *val;
-    json_object_foreach(r->json, key, val)
-    {
-        bool ok = false;
-        for (const char *const *a = allowed; a && *a && !ok; a++)
-            ok = strcmp(*a, key) == 0;
-        if (!ok)
-            verr_add(&v, key, "unknown field");
-    }
-    return v.n ? problem_validation(r, &v) : 0;
-}
-
 int customers_restore(struct request *r)
 {
     struct sqlb b = {0};
     PGresult *cur = NULL, *res = NULL;
-    if (reject_body_fields(r, NULL) != 0)
+    if (body_reject_fields(r, NULL) != 0)
         goto out;
     if (!(cur = customer_lock(r)))
         goto out;
@@ -573,7 +539,7 @@ out:
 int customers_submit(struct request *r)
 {
     static const char *const from[] = {"draft", "returned", NULL};
-    if (reject_body_fields(r, NULL) != 0)
+    if (body_reject_fields(r, NULL) != 0)
         return r->status;
     return customer_review(r, "submit", from,
                            "record_status = 'submitted', record_submitted_at = now(), record_return_reason = NULL",
@@ -583,7 +549,7 @@ int customers_submit(struct request *r)
 int customers_approve(struct request *r)
 {
     static const char *const from[] = {"submitted", NULL};
-    if (reject_body_fields(r, NULL) != 0)
+    if (body_reject_fields(r, NULL) != 0)
         return r->status;
     return customer_review(r, "approve", from,
                            "record_status = 'approved', record_reviewed_at = now(), record_reviewed_by = $1::uuid, "

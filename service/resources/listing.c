@@ -130,3 +130,16 @@ int query_bool(struct request *r, const char *name, bool def, bool *out)
     }
     return 0;
 }
+
+char *list_like_pattern(const char *q)
+{
+    struct sbuf b = {0};
+    sbuf_puts(&b, "%");
+    for (const char *p = q; *p; p++) {
+        if (*p == '%' || *p == '_' || *p == '\\')
+            sbuf_puts(&b, "\\");
+        sbuf_append(&b, p, 1);
+    }
+    sbuf_puts(&b, "%");
+    return sbuf_take(&b);
+}

@@ -35,6 +35,10 @@ static inline int list_page_init(struct request *r, struct list_page *p, const c
 int list_page_reply(struct request *r, struct list_page *p, const PGresult *res, int n_keys, const char *unused);
 void list_page_free(struct list_page *p);
 
+/* LIKE pattern matching values that contain q, with %, _ and \ escaped.
+ * Bind it as a parameter. Returns a malloc'ed string the caller frees. */
+char *list_like_pattern(const char *q);
+
 /* "true"/"false" query flags: returns 0/1, or -1 after answering 400. */
 int query_bool(struct request *r, const char *name, bool def, bool *out) WUR;
 

@@ -118,21 +118,6 @@ static PGresult *user_lock(struct request *r, int *n_admins)
     return res;
 }
 
-/* LIKE pattern for "contains q", wildcards escaped. A copy of the static
- * helper in customers.c (listing.h does not export one). */
-static char *like_pattern(const char *q)
-{
-    struct sbuf b = {0};
-    sbuf_puts(&b, "%");
-    for (const char *p = q; *p; p++) {
-        if (*p == '%' || *p == '_' || *p == '\\')
-            sbuf_puts(&b, "\\");
-        sbuf_append(&b, p, 1);
-    }
-    sbuf_puts(&b, "%");
-    return sbuf_take(&b);
-}
-
 /* ---- handlers ---- */
 
 int users_me(struct request *r)
@@ -184,7 +169,7 @@ int users_list(struct request *r)
             problem_send(r, 400, "q must be 1 to 100 characters");
             goto out;
         }
-        pattern = like_pattern(q);
+        pattern = list_like_pattern(q);
         int p = sqlb_bind(&b, pattern);
         sbuf_printf(&b.sql,
                     " AND (lower(u.username) LIKE lower($%d::text) OR lower(u.display_name) LIKE lower($%d::text))", p,

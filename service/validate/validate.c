@@ -462,3 +462,28 @@ const char *field_value(const struct field_values *fv, const char *name, bool *p
     *present = false;
     return NULL;
 }
+
+int body_reject_fields(struct request *r, const char *const *allowed)
+{
+    if (!r->json)
+        return 0;
+    struct verrs v = {0};
+    if (!json_is_object(r->json)) {
+        verr_add(&v, "(body)", "must be a JSON object");
+        return problem_validation(r, &v);
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(r->json, key, val)
+    {
+        bool ok = false;
+        for (const char *const *a = allowed; a && *a && !ok; a++)
+            ok = strcmp(*a, key) == 0;
+        if (!ok) {
+            char field[64];
+            snprintf(field, sizeof field, "%.60s", key);
+            verr_add(&v, field, "unknown field");
+        }
+    }
+    return v.n ? problem_validation(r, &v) : 0;
+}

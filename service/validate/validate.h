@@ -64,6 +64,11 @@ void field_values_free(struct field_values *fv);
 /* The value collected for a field name: sets *present; returns NULL for JSON null. */
 const char *field_value(const struct field_values *fv, const char *name, bool *present);
 
+/* For actions that take no fields or a few named ones: r->json may be
+ * absent or an object whose keys are all in allowed (NULL-terminated; NULL
+ * for none). Returns 0, or the status after answering 422. */
+int body_reject_fields(struct request *r, const char *const *allowed);
+
 /* Named validators (exported for unit tests). */
 bool valid_email(const char *s);
 bool valid_phone(const char *s);
