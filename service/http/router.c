@@ -528,10 +528,16 @@ static void pipeline(struct request *r)
 }
 
 static atomic_int in_flight;
+static atomic_bool draining;
 
 int router_in_flight(void)
 {
     return atomic_load(&in_flight);
+}
+
+void router_begin_drain(void)
+{
+    atomic_store(&draining, true);
 }
 
 int router_handle(struct mg_connection *conn, void *cbdata)
@@ -548,7 +554,13 @@ int router_handle(struct mg_connection *conn, void *cbdata)
     if (config_cors_allowed(&g_config, origin))
         r->origin = origin;
 
-    pipeline(r);
+    if (atomic_load(&draining)) {
+        /* Shutting down: new requests go elsewhere (a load balancer retries). */
+        r->close_connection = true;
+        problem_send(r, 503, "the service is shutting down");
+    } else {
+        pipeline(r);
+    }
     if (!r->status)
         problem_send(r, 500, NULL);
     send_response(r);

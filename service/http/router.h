@@ -14,6 +14,8 @@ int router_handle(struct mg_connection *conn, void *cbdata);
 
 /* Requests inside router_handle right now (for draining at shutdown). */
 int router_in_flight(void);
+/* From now on answer new requests 503 (Connection: close) so in-flight ones can drain. */
+void router_begin_drain(void);
 
 /* Matches method and path against the table. Returns the route or NULL;
  * *path_matched tells whether some route has this path (→ 405 rather than

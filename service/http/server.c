@@ -42,11 +42,14 @@ static int http_error(struct mg_connection *conn, int status, const char *errmsg
 
 int server_start(void)
 {
-    char threads[16];
+    char threads[16], request_timeout[16];
     snprintf(threads, sizeof threads, "%d", g_config.threads);
+    /* Bounds each blocking read; the router adds a total deadline per body. */
+    snprintf(request_timeout, sizeof request_timeout, "%d",
+             g_config.body_timeout_ms < 10000 ? g_config.body_timeout_ms : 10000);
     const char *options[] = {"listening_ports", g_config.listen,
                              "num_threads", threads,
-                             "request_timeout_ms", "10000",
+                             "request_timeout_ms", request_timeout,
                              "keep_alive_timeout_ms", "15000",
                              "enable_keep_alive", "yes",
                              "tcp_nodelay", "1",
@@ -87,6 +90,7 @@ void server_stop(void)
     /* Civetweb stops writing to sockets as soon as mg_stop raises its stop
      * flag, so responses still being computed would be lost: first let the
      * requests inside the router finish (bounded). */
+    router_begin_drain();
     int64_t deadline = clock_mono_us() + DRAIN_TIMEOUT_US;
     while (router_in_flight() > 0 && clock_mono_us() < deadline) {
         struct timespec pause = {0, 10 * 1000000L};

@@ -232,6 +232,14 @@ void audit_writer_stop(void)
 
 /* ---- GET /v1/audit ---- */
 
+static bool choice_valid(const char *const *choices, const char *v)
+{
+    for (const char *const *c = choices; *c; c++)
+        if (strcmp(*c, v) == 0)
+            return true;
+    return false;
+}
+
 int audit_list(struct request *r)
 {
     struct verrs v = {0};
@@ -245,16 +253,27 @@ int audit_list(struct request *r)
         verr_add(&v, "from", "must be an RFC 3339 timestamp");
     if (to && !valid_timestamp(to))
         verr_add(&v, "to", "must be an RFC 3339 timestamp");
+    static const char *const entities[] = {"customer", "contact", "user", NULL};
+    static const char *const actions[] = {"create", "update", "archive", "restore", "submit", "approve", "return",
+                                          "reassign", "read", "deactivate", "login", NULL};
+    const char *entity = request_query(r, "entity"), *action = request_query(r, "action");
+    const char *entity_id = request_query(r, "entity_id");
+    if (entity && !choice_valid(entities, entity))
+        verr_add(&v, "entity", "must be one of customer, contact, user");
+    if (action && !choice_valid(actions, action))
+        verr_add(&v, "action", "must be a known audit action");
+    if (entity_id && (!*entity_id || strlen(entity_id) > 64))
+        verr_add(&v, "entity_id", "must be 1 to 64 characters");
     if (v.n)
         return problem_sendf(r, 400, "invalid query parameter %s: %s", v.e[0].field, v.e[0].message);
     struct list_page page;
-    if (list_page_init(r, &page, "audit") != 0)
+    if (list_page_init_serial(r, &page, "audit") != 0)
         return r->status;
     const char *params[] = {actor,
-                            request_query(r, "entity"),
-                            request_query(r, "entity_id"),
+                            entity,
+                            entity_id,
                             customer,
-                            request_query(r, "action"),
+                            action,
                             from,
                             to,
                             page.cursor_id,

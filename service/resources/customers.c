@@ -586,13 +586,8 @@ int customers_history(struct request *r)
     struct list_page page;
     if (customer_check_visible(r, id, false) != 1)
         return r->status;
-    if (list_page_init(r, &page, "history") != 0)
+    if (list_page_init_serial(r, &page, "history") != 0)
         return r->status;
-    if (page.cursor_id && (!*page.cursor_id || strlen(page.cursor_id) > 18 ||
-                           strspn(page.cursor_id, "0123456789") != strlen(page.cursor_id))) {
-        list_page_free(&page);
-        return problem_send(r, 400, "cursor is invalid");
-    }
     const char *params[] = {id, page.cursor_id, page.limit_plus_one};
     PGresult *res = db_exec(r, "cust_history",
                             "SELECT api_audit(a), a.id::text FROM audit_log a WHERE a.customer_id = $1 "

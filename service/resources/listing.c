@@ -78,6 +78,19 @@ int list_page_init_sorted(struct request *r, struct list_page *p, const char *ki
     return 0;
 }
 
+int list_page_init_serial(struct request *r, struct list_page *p, const char *kind)
+{
+    if (list_page_init(r, p, kind) != 0)
+        return -1;
+    const char *id = p->cursor_id;
+    if (id && (!*id || strlen(id) > 18 || strspn(id, "0123456789") != strlen(id))) {
+        list_page_free(p);
+        problem_send(r, 400, "cursor is invalid");
+        return -1;
+    }
+    return 0;
+}
+
 int list_page_reply(struct request *r, struct list_page *p, const PGresult *res, int n_keys, const char *unused)
 {
     (void)unused;

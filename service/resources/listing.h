@@ -30,6 +30,9 @@ static inline int list_page_init(struct request *r, struct list_page *p, const c
 {
     return list_page_init_sorted(r, p, kind, NULL, 1);
 }
+/* list_page_init for lists ordered by a bigserial id (newest first): the
+ * cursor's id must be 1 to 18 digits, else 400. */
+int list_page_init_serial(struct request *r, struct list_page *p, const char *kind) WUR;
 /* Renders res (column 0 = item JSON, columns 1..n_keys = the row's cursor
  * keys, id last) as the list envelope, then frees the page. Returns 200. */
 int list_page_reply(struct request *r, struct list_page *p, const PGresult *res, int n_keys, const char *unused);
