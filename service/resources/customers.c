@@ -11,6 +11,7 @@
 #include "http/response.h"
 #include "resources/audit.h"
 #include "resources/listing.h"
+#include "resources/render.h"
 #include "validate/validate.h"
 
 /* ---- field specs ---- */
@@ -58,13 +59,61 @@ static const char *const customer_read_only[] = {
 
 /* ---- SQL ---- */
 
+/* The customer document: key, SQL expression (alias c), rendering. The
+ * select list and the renderer both come from this one list; version stays
+ * last (its column feeds the ETag). */
+#define CUSTOMER_FIELDS(X)                                                                                    \
+    X("id", "c.id", RK_STRING)                                                                                \
+    X("name", "c.name", RK_STRING)                                                                            \
+    X("legal_representative", "c.legal_representative", RK_STRING)                                           \
+    X("tax_id", "c.tax_id", RK_STRING)                                                                        \
+    X("business_license_no", "c.business_license_no", RK_STRING)                                             \
+    X("address", "c.address", RK_STRING)                                                                      \
+    X("region", "c.region", RK_STRING)                                                                        \
+    X("industry", "c.industry", RK_STRING)                                                                    \
+    X("website", "c.website", RK_STRING)                                                                      \
+    X("phone", "c.phone", RK_STRING)                                                                          \
+    X("email", "c.email", RK_STRING)                                                                          \
+    X("notes", "c.notes", RK_STRING)                                                                          \
+    X("business_needs", "c.business_needs", RK_RAW)                                                           \
+    X("status", "c.status", RK_STRING)                                                                        \
+    X("record_status", "c.record_status", RK_STRING)                                                          \
+    X("record_return_reason", "c.record_return_reason", RK_STRING)                                           \
+    X("record_submitted_at", "c.record_submitted_at", RK_TIMESTAMP)                                          \
+    X("record_reviewed_at", "c.record_reviewed_at", RK_TIMESTAMP)                                            \
+    X("record_reviewed_by", "c.record_reviewed_by", RK_STRING)                                               \
+    X("first_contact_at", "c.first_contact_at", RK_STRING)                                                   \
+    X("last_reviewed_at", "c.last_reviewed_at", RK_TIMESTAMP)                                                \
+    X("owner_id", "c.owner_id", RK_STRING)                                                                    \
+    X("tier", "c.tier", RK_STRING)                                                                            \
+    X("tier_override", "c.tier_override", RK_STRING)                                                          \
+    X("tier_override_reason", "c.tier_override_reason", RK_STRING)                                           \
+    X("tier_effective", "coalesce(c.tier_override, c.tier)", RK_STRING)                                      \
+    X("credit_rating", "c.credit_rating", RK_STRING)                                                          \
+    X("credit_limit", "c.credit_limit", RK_STRING)                                                            \
+    X("payment_standing", "c.payment_standing", RK_STRING)                                                    \
+    X("credit_reviewed_at", "c.credit_reviewed_at", RK_STRING)                                               \
+    X("external_code", "c.external_code", RK_STRING)                                                          \
+    X("archived", "c.archived_at IS NOT NULL", RK_BOOL)                                                       \
+    X("archived_at", "c.archived_at", RK_TIMESTAMP)                                                           \
+    X("created_at", "c.created_at", RK_TIMESTAMP)                                                             \
+    X("updated_at", "c.updated_at", RK_TIMESTAMP)                                                             \
+    X("version", "c.version", RK_RAW)
+
+static const struct render_col customer_render[] = {CUSTOMER_FIELDS(RENDER_COL)};
+#define CUST_NCOLS ((int)ARRAY_LEN(customer_render))
+#define CUST_VERSION_COL (CUST_NCOLS - 1)
+/* The select list: every field, then whatever the query adds after it. */
+#define CUSTOMER_SELECT CUSTOMER_FIELDS(RENDER_SQL)
+
 /* $1 id, $2 owner scope (NULL = all) */
 #define SQL_CUSTOMER_GET                                                                                      \
-    "SELECT api_customer(c), c.version FROM customers c WHERE c.id = $1 AND ($2::uuid IS NULL OR c.owner_id = $2)"
-/* Columns 0 doc, 1 version, 2 owner_id, 3 archived, 4 record_status, 5 tier_override_reason, 6 tier_override */
+    "SELECT " CUSTOMER_SELECT "1 FROM customers c WHERE c.id = $1 AND ($2::uuid IS NULL OR c.owner_id = $2)"
+/* After the fields: owner_id, archived, record_status, tier_override_reason, tier_override, row snapshot */
+enum { LOCK_OWNER = CUST_NCOLS, LOCK_ARCHIVED, LOCK_RECORD_STATUS, LOCK_OVERRIDE_REASON, LOCK_OVERRIDE, LOCK_ROW };
 #define SQL_CUSTOMER_LOCK                                                                                     \
-    "SELECT api_customer(c), c.version, c.owner_id, c.archived_at IS NOT NULL, c.record_status, "            \
-    "c.tier_override_reason, c.tier_override FROM customers c "                                              \
+    "SELECT " CUSTOMER_SELECT "c.owner_id, c.archived_at IS NOT NULL, c.record_status, "                      \
+    "c.tier_override_reason, c.tier_override, to_jsonb(c) FROM customers c "                                   \
     "WHERE c.id = $1 AND ($2::uuid IS NULL OR c.owner_id = $2) FOR UPDATE"
 #define SQL_OWNER_CHECK "SELECT role, active FROM users WHERE id = $1"
 #define SQL_OWNER_HISTORY                                                                                     \
@@ -132,11 +181,15 @@ static int owner_check(struct request *r, const char *owner_id, struct verrs *v)
     return 0;
 }
 
-/* Replies with one customer document (col 0) and its version (col 1). */
+/* Replies with the customer document in row 0 of res (the fields first). */
 static int reply_customer(struct request *r, int status, const PGresult *res)
 {
-    reply_etag(r, PQgetvalue(res, 0, 1));
-    return reply_json(r, status, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    struct sbuf doc = {0};
+    render_row(&doc, res, 0, 0, customer_render, CUST_NCOLS);
+    reply_etag(r, PQgetvalue(res, 0, CUST_VERSION_COL));
+    reply_json(r, status, doc.data, doc.len);
+    sbuf_free(&doc);
+    return status;
 }
 
 /* ---- handlers ---- */
@@ -202,7 +255,7 @@ int customers_list(struct request *r)
     if (list_page_init_sorted(r, &page, "customers", customer_sorts[si].name, 2) != 0)
         goto out;
 
-    sbuf_printf(&b.sql, "SELECT api_customer(c), %s, c.id FROM customers c WHERE true", customer_sorts[si].key_expr);
+    sbuf_printf(&b.sql, "SELECT " CUSTOMER_SELECT "%s, c.id FROM customers c WHERE true", customer_sorts[si].key_expr);
     if (!include_archived)
         sbuf_puts(&b.sql, " AND c.archived_at IS NULL");
     else
@@ -252,10 +305,12 @@ int customers_list(struct request *r)
     }
     sbuf_printf(&b.sql, " ORDER BY %s LIMIT $%d", customer_sorts[si].order, sqlb_bind(&b, page.limit_plus_one));
     snprintf(name, sizeof name, "cust_list_%x_%zu", mask, si);
-    res = db_exec(r, name, b.sql.data, b.n, b.params);
+    /* A name search is planned for its pattern (trigram index or not);
+     * everything else reuses the statement of its filter combination. */
+    res = db_exec(r, q ? NULL : name, b.sql.data, b.n, b.params);
     if (!res)
         goto out;
-    list_page_reply(r, &page, res, 2, NULL);
+    list_page_reply_rendered(r, &page, res, customer_render, CUST_NCOLS, 2);
 out:
     PQclear(res);
     list_page_free(&page);
@@ -281,8 +336,8 @@ int customers_get(struct request *r)
         PQclear(res);
         return r->status;
     }
-    if (request_etag_matches(r, PQgetvalue(res, 0, 1))) {
-        reply_etag(r, PQgetvalue(res, 0, 1));
+    if (request_etag_matches(r, PQgetvalue(res, 0, CUST_VERSION_COL))) {
+        reply_etag(r, PQgetvalue(res, 0, CUST_VERSION_COL));
         reply_empty(r, 304);
     } else {
         reply_customer(r, 200, res);
@@ -336,17 +391,17 @@ int customers_create(struct request *r)
     int p_role = sqlb_bind(&b, role_name(r->principal.role));
     int p_req = sqlb_bind(&b, r->request_id);
     sbuf_printf(&b.sql,
-                "$%d::uuid, $%d::uuid) RETURNING c.id, c.version, api_customer(c) AS doc), "
+                "$%d::uuid, $%d::uuid) RETURNING " CUSTOMER_SELECT "to_jsonb(c) AS snapshot), "
                 "aud AS (INSERT INTO audit_log (actor_id, actor_role, action, entity, entity_id, customer_id, after, "
-                "request_id) SELECT $%d::uuid, $%d, 'create', 'customer', ins.id::text, ins.id, ins.doc::jsonb, $%d "
-                "FROM ins) SELECT doc, version, id FROM ins",
+                "request_id) SELECT $%d::uuid, $%d, 'create', 'customer', ins.id::text, ins.id, ins.snapshot, $%d "
+                "FROM ins) SELECT * FROM ins",
                 p_owner, p_actor, p_actor, p_role, p_req);
     snprintf(name, sizeof name, "cust_ins_%lx", mask);
     res = db_exec(r, name, b.sql.data, b.n, b.params);
     if (!res)
         goto out;
     char location[96];
-    snprintf(location, sizeof location, "/v1/customers/%s", PQgetvalue(res, 0, 2));
+    snprintf(location, sizeof location, "/v1/customers/%s", PQgetvalue(res, 0, 0));
     reply_header(r, "Location", location);
     reply_customer(r, 201, res);
 out:
@@ -356,17 +411,20 @@ out:
     return r->status;
 }
 
-/* Runs "UPDATE customers c SET <set> ... RETURNING api_customer(c), c.version"
- * for the customer the path names and records the audit row. */
-static PGresult *customer_apply(struct request *r, struct sqlb *b, const char *action, const char *before)
+/* Runs "UPDATE customers c SET <set> ..." for the customer the path names,
+ * returning the document fields and the new row snapshot, and records the
+ * audit row (before = the locked row's snapshot). */
+static PGresult *customer_apply(struct request *r, struct sqlb *b, const char *action, const PGresult *cur)
 {
     const char *id = request_param(r, 0);
-    sbuf_printf(&b->sql, "updated_at = now(), version = c.version + 1 WHERE c.id = $%d RETURNING api_customer(c), c.version",
+    sbuf_printf(&b->sql,
+                "updated_at = now(), version = c.version + 1 WHERE c.id = $%d RETURNING " CUSTOMER_SELECT "to_jsonb(c)",
                 sqlb_bind(b, id));
     PGresult *res = db_exec(r, NULL, b->sql.data, b->n, b->params);
     if (!res)
         return NULL;
-    if (audit_record(r, action, "customer", id, id, before, PQgetvalue(res, 0, 0)) != 0) {
+    if (audit_record(r, action, "customer", id, id, PQgetvalue(cur, 0, LOCK_ROW), PQgetvalue(res, 0, CUST_NCOLS)) !=
+        0) {
         PQclear(res);
         return NULL;
     }
@@ -386,19 +444,19 @@ int customers_update(struct request *r)
     }
     if (!(cur = customer_lock(r)))
         goto out;
-    if (request_check_if_match(r, PQgetvalue(cur, 0, 1)) != 0)
+    if (request_check_if_match(r, PQgetvalue(cur, 0, CUST_VERSION_COL)) != 0)
         goto out;
 
     bool has_owner, has_override, has_reason;
     const char *owner = field_value(&fv, "owner_id", &has_owner);
     const char *override = field_value(&fv, "tier_override", &has_override);
     const char *reason = field_value(&fv, "tier_override_reason", &has_reason);
-    bool owner_changed = has_owner && strcmp(owner, PQgetvalue(cur, 0, 2)) != 0;
+    bool owner_changed = has_owner && strcmp(owner, PQgetvalue(cur, 0, LOCK_OWNER)) != 0;
     if (owner_changed && owner_check(r, owner, &v) != 0)
         goto out;
     /* The override the record will have must keep a reason (also when only the reason is cleared). */
-    const char *new_override = has_override ? override : db_val(cur, 0, 6);
-    const char *new_reason = has_reason ? reason : db_val(cur, 0, 5);
+    const char *new_override = has_override ? override : db_val(cur, 0, LOCK_OVERRIDE);
+    const char *new_reason = has_reason ? reason : db_val(cur, 0, LOCK_OVERRIDE_REASON);
     if (new_override && !new_reason)
         verr_add(&v, "tier_override_reason", "is required when tier_override is set");
     if (v.n) {
@@ -423,17 +481,17 @@ int customers_update(struct request *r)
     /* Clearing an override clears its reason. */
     if (has_override && !override && !has_reason)
         sbuf_puts(&b.sql, "tier_override_reason = NULL, ");
-    if (!(res = customer_apply(r, &b, "update", PQgetvalue(cur, 0, 0))))
+    if (!(res = customer_apply(r, &b, "update", cur)))
         goto out;
     if (owner_changed) {
         const char *id = request_param(r, 0);
-        const char *params[] = {id, PQgetvalue(cur, 0, 2), owner, r->principal.user_id};
+        const char *params[] = {id, PQgetvalue(cur, 0, LOCK_OWNER), owner, r->principal.user_id};
         PGresult *h = db_exec(r, "owner_history", SQL_OWNER_HISTORY, 4, params);
         if (!h)
             goto out;
         PQclear(h);
         char before[64], after[64];
-        snprintf(before, sizeof before, "{\"owner_id\":\"%s\"}", PQgetvalue(cur, 0, 2));
+        snprintf(before, sizeof before, "{\"owner_id\":\"%s\"}", PQgetvalue(cur, 0, LOCK_OWNER));
         snprintf(after, sizeof after, "{\"owner_id\":\"%s\"}", owner);
         if (audit_record(r, "reassign", "customer", id, id, before, after) != 0)
             goto out;
@@ -453,14 +511,14 @@ int customers_archive(struct request *r)
     PGresult *cur = NULL, *res = NULL;
     if (!(cur = customer_lock(r)))
         goto out;
-    if (request_check_if_match(r, PQgetvalue(cur, 0, 1)) != 0)
+    if (request_check_if_match(r, PQgetvalue(cur, 0, CUST_VERSION_COL)) != 0)
         goto out;
-    if (PQgetvalue(cur, 0, 3)[0] == 't') {
+    if (PQgetvalue(cur, 0, LOCK_ARCHIVED)[0] == 't') {
         reply_empty(r, 204);
         goto out;
     }
     sbuf_puts(&b.sql, "UPDATE customers c SET archived_at = now(), ");
-    if (!(res = customer_apply(r, &b, "archive", PQgetvalue(cur, 0, 0))))
+    if (!(res = customer_apply(r, &b, "archive", cur)))
         goto out;
     reply_empty(r, 204);
 out:
@@ -478,14 +536,14 @@ int customers_restore(struct request *r)
         goto out;
     if (!(cur = customer_lock(r)))
         goto out;
-    if (request_check_if_match(r, PQgetvalue(cur, 0, 1)) != 0)
+    if (request_check_if_match(r, PQgetvalue(cur, 0, CUST_VERSION_COL)) != 0)
         goto out;
-    if (PQgetvalue(cur, 0, 3)[0] != 't') {
+    if (PQgetvalue(cur, 0, LOCK_ARCHIVED)[0] != 't') {
         problem_state(r, "restore", "not archived");
         goto out;
     }
     sbuf_puts(&b.sql, "UPDATE customers c SET archived_at = NULL, ");
-    if (!(res = customer_apply(r, &b, "restore", PQgetvalue(cur, 0, 0))))
+    if (!(res = customer_apply(r, &b, "restore", cur)))
         goto out;
     reply_customer(r, 200, res);
 out:
@@ -507,13 +565,13 @@ static int customer_review(struct request *r, const char *action, const char *co
     PGresult *cur = NULL, *res = NULL;
     if (!(cur = customer_lock(r)))
         goto out;
-    if (request_check_if_match(r, PQgetvalue(cur, 0, 1)) != 0)
+    if (request_check_if_match(r, PQgetvalue(cur, 0, CUST_VERSION_COL)) != 0)
         goto out;
-    const char *state = PQgetvalue(cur, 0, 4);
+    const char *state = PQgetvalue(cur, 0, LOCK_RECORD_STATUS);
     bool allowed = false;
     for (const char *const *f = from; *f; f++)
         allowed |= strcmp(*f, state) == 0;
-    if (PQgetvalue(cur, 0, 3)[0] == 't') {
+    if (PQgetvalue(cur, 0, LOCK_ARCHIVED)[0] == 't') {
         problem_state(r, action, "archived");
         goto out;
     }
@@ -526,7 +584,7 @@ static int customer_review(struct request *r, const char *action, const char *co
     if (binds & REVIEW_REASON)
         sqlb_bind(&b, reason);
     sbuf_printf(&b.sql, "UPDATE customers c SET %s, ", set);
-    if (!(res = customer_apply(r, &b, action, PQgetvalue(cur, 0, 0))))
+    if (!(res = customer_apply(r, &b, action, cur)))
         goto out;
     reply_customer(r, 200, res);
 out:

@@ -7,6 +7,7 @@
 
 #include "http/problem.h"
 #include "http/response.h"
+#include "resources/render.h"
 
 void list_page_free(struct list_page *p)
 {
@@ -91,6 +92,30 @@ int list_page_init_serial(struct request *r, struct list_page *p, const char *ki
     return 0;
 }
 
+/* Appends ],"next_cursor":… } after the items: a cursor from the keys of
+ * row `last` (columns first_key..) when more rows than the limit came back. */
+static void page_finish(struct list_page *p, struct sbuf *out, const PGresult *res, int first_key, int n_keys)
+{
+    int rows = PQntuples(res);
+    sbuf_puts(out, "],\"next_cursor\":");
+    if (rows > p->limit) {
+        json_t *arr = json_array();
+        json_array_append_new(arr, json_string(p->kind));
+        json_array_append_new(arr, json_string(p->sort));
+        for (int k = 0; k < n_keys; k++)
+            json_array_append_new(arr, json_string(PQgetvalue(res, p->limit - 1, first_key + k)));
+        char *text = json_dumps(arr, JSON_COMPACT);
+        json_decref(arr);
+        char *cursor = b64url_encode((const unsigned char *)text, strlen(text));
+        sbuf_printf(out, "\"%s\"", cursor);
+        free(cursor);
+        free(text);
+    } else {
+        sbuf_puts(out, "null");
+    }
+    sbuf_puts(out, "}");
+}
+
 int list_page_reply(struct request *r, struct list_page *p, const PGresult *res, int n_keys, const char *unused)
 {
     (void)unused;
@@ -103,23 +128,26 @@ int list_page_reply(struct request *r, struct list_page *p, const PGresult *res,
             sbuf_puts(&out, ",");
         sbuf_append(&out, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
     }
-    sbuf_puts(&out, "],\"next_cursor\":");
-    if (rows > p->limit) {
-        json_t *arr = json_array();
-        json_array_append_new(arr, json_string(p->kind));
-        json_array_append_new(arr, json_string(p->sort));
-        for (int k = 0; k < n_keys; k++)
-            json_array_append_new(arr, json_string(PQgetvalue(res, shown - 1, 1 + k)));
-        char *text = json_dumps(arr, JSON_COMPACT);
-        json_decref(arr);
-        char *cursor = b64url_encode((const unsigned char *)text, strlen(text));
-        sbuf_printf(&out, "\"%s\"", cursor);
-        free(cursor);
-        free(text);
-    } else {
-        sbuf_puts(&out, "null");
+    page_finish(p, &out, res, 1, n_keys);
+    reply_json(r, 200, out.data, out.len);
+    sbuf_free(&out);
+    list_page_free(p);
+    return 200;
+}
+
+int list_page_reply_rendered(struct request *r, struct list_page *p, const PGresult *res,
+                             const struct render_col *cols, int ncols, int n_keys)
+{
+    int rows = PQntuples(res);
+    int shown = rows > p->limit ? p->limit : rows;
+    struct sbuf out = {0};
+    sbuf_puts(&out, "{\"items\":[");
+    for (int i = 0; i < shown; i++) {
+        if (i)
+            sbuf_puts(&out, ",");
+        render_row(&out, res, i, 0, cols, ncols);
     }
-    sbuf_puts(&out, "}");
+    page_finish(p, &out, res, ncols, n_keys);
     reply_json(r, 200, out.data, out.len);
     sbuf_free(&out);
     list_page_free(p);

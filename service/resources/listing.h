@@ -36,6 +36,11 @@ int list_page_init_serial(struct request *r, struct list_page *p, const char *ki
 /* Renders res (column 0 = item JSON, columns 1..n_keys = the row's cursor
  * keys, id last) as the list envelope, then frees the page. Returns 200. */
 int list_page_reply(struct request *r, struct list_page *p, const PGresult *res, int n_keys, const char *unused);
+/* Same envelope, items rendered in C: columns 0..ncols-1 are the item's
+ * fields (see render.h), the n_keys cursor keys follow them. Returns 200. */
+struct render_col;
+int list_page_reply_rendered(struct request *r, struct list_page *p, const PGresult *res,
+                             const struct render_col *cols, int ncols, int n_keys);
 void list_page_free(struct list_page *p);
 
 /* LIKE pattern matching values that contain q, with %, _ and \ escaped.
