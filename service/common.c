@@ -241,3 +241,42 @@ unsigned char *b64url_decode(const char *in, size_t len, size_t *out_len)
     *out_len = o;
     return out;
 }
+
+void sbuf_json_string(struct sbuf *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    sbuf_append(out, "\"", 1);
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (i > start)
+            sbuf_append(out, s + start, i - start);
+        start = i + 1;
+        switch (c) {
+        case '"':
+            sbuf_append(out, "\\\"", 2);
+            break;
+        case '\\':
+            sbuf_append(out, "\\\\", 2);
+            break;
+        case '\n':
+            sbuf_append(out, "\\n", 2);
+            break;
+        case '\r':
+            sbuf_append(out, "\\r", 2);
+            break;
+        case '\t':
+            sbuf_append(out, "\\t", 2);
+            break;
+        default: {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            sbuf_append(out, esc, 6);
+        }
+        }
+    }
+    if (len > start)
+        sbuf_append(out, s + start, len - start);
+    sbuf_append(out, "\"", 1);
+}

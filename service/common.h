@@ -29,6 +29,8 @@ void sbuf_append(struct sbuf *b, const void *s, size_t n);
 void sbuf_puts(struct sbuf *b, const char *s);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_free(struct sbuf *b);
+/* Appends s (len bytes of UTF-8) as a JSON string literal, quotes included. */
+void sbuf_json_string(struct sbuf *b, const char *s, size_t len);
 /* Returns data and leaves the buffer empty; the caller owns the result (never NULL). */
 char *sbuf_take(struct sbuf *b);
 

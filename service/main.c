@@ -27,7 +27,7 @@ static void usage(FILE *out)
           "  CRM_LISTEN               host:port (default 127.0.0.1:8080)\n"
           "  CRM_DATABASE_URL         libpq URI (default postgresql:///crm)\n"
           "  CRM_THREADS              HTTP worker threads (default 64)\n"
-          "  CRM_DB_POOL_SIZE         database connections (default 8)\n"
+          "  CRM_DB_POOL_SIZE         database connections (default 2 per CPU core, at least 4)\n"
           "  CRM_JWT_ALG              HS256 (default), RS256 or ES256\n"
           "  CRM_JWT_SECRET           HS256 secret, at least 32 bytes\n"
           "  CRM_JWT_PUBLIC_KEY_FILE  RS256/ES256 public key (PEM)\n"
@@ -104,6 +104,11 @@ int main(int argc, char **argv)
         return 2;
     }
     int rc = 1;
+    if (log_start() != 0) {
+        fputs("crm-service: cannot start the log flusher\n", stderr);
+        config_free(&g_config);
+        return 1;
+    }
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
@@ -144,6 +149,7 @@ int main(int argc, char **argv)
     log_event("info", "stopped", NULL);
     rc = 0;
 out:
+    log_stop();
     db_pool_shutdown();
     jwt_keys_free(g_jwt_keys);
     g_jwt_keys = NULL;

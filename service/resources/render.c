@@ -2,51 +2,12 @@
 
 #include <string.h>
 
-void render_string(struct sbuf *out, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    sbuf_append(out, "\"", 1);
-    size_t start = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        if (i > start)
-            sbuf_append(out, s + start, i - start);
-        start = i + 1;
-        switch (c) {
-        case '"':
-            sbuf_append(out, "\\\"", 2);
-            break;
-        case '\\':
-            sbuf_append(out, "\\\\", 2);
-            break;
-        case '\n':
-            sbuf_append(out, "\\n", 2);
-            break;
-        case '\r':
-            sbuf_append(out, "\\r", 2);
-            break;
-        case '\t':
-            sbuf_append(out, "\\t", 2);
-            break;
-        default: {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            sbuf_append(out, esc, 6);
-        }
-        }
-    }
-    if (len > start)
-        sbuf_append(out, s + start, len - start);
-    sbuf_append(out, "\"", 1);
-}
-
 /* "2026-11-23 08:00:00.123456+00" → "2026-11-23T08:00:00Z" (the session
  * runs with TimeZone=UTC and DateStyle=ISO). */
 static void render_timestamp(struct sbuf *out, const char *v, size_t len)
 {
     if (len < 19 || v[10] != ' ') {
-        render_string(out, v, len); /* not expected; never emit broken JSON */
+        sbuf_json_string(out, v, len); /* not expected; never emit broken JSON */
         return;
     }
     char ts[22];
@@ -76,7 +37,7 @@ void render_row(struct sbuf *out, const PGresult *res, int row, int first, const
         size_t len = (size_t)PQgetlength(res, row, col);
         switch (cols[i].kind) {
         case RK_STRING:
-            render_string(out, v, len);
+            sbuf_json_string(out, v, len);
             break;
         case RK_RAW:
             sbuf_append(out, v, len);

@@ -29,7 +29,5 @@ struct render_col {
 /* Appends {"key":value,...} for cols[0..n) read from res row `row`,
  * starting at column `first`. SQL NULL renders as null. */
 void render_row(struct sbuf *out, const PGresult *res, int row, int first, const struct render_col *cols, int n);
-/* Appends s as a JSON string literal (quotes included). */
-void render_string(struct sbuf *out, const char *s, size_t len);
 
 #endif

@@ -98,7 +98,8 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.listen, "127.0.0.1:8080");
     assert_string_equal(cfg.database_url, "postgresql:///crm");
     assert_int_equal(cfg.threads, 64);
-    assert_int_equal(cfg.db_pool_size, 8);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(cfg.db_pool_size, cores >= 2 ? (int)(cores * 2) : 4); /* 2 per core, at least 4 */
     assert_int_equal(cfg.jwt_alg, CRM_JWT_HS256);
     assert_string_equal(cfg.jwt_secret, SECRET32);
     assert_int_equal(cfg.jwt_secret_len, 32);
