@@ -14,6 +14,7 @@
 #include "resources/audit.h"
 #include "resources/customers.h"
 #include "resources/listing.h"
+#include "resources/render.h"
 #include "validate/validate.h"
 
 /* ---- field specs ---- */
@@ -43,18 +44,50 @@ static const char *const contact_read_only[] = {"id",          "customer_id", "v
 
 /* ---- SQL ---- */
 
+/* The contact document: key, SQL expression (alias c), rendering. The
+ * select list and the renderer both come from this one list; id and
+ * customer_id stay first, version last (its column feeds the ETag). */
+#define CONTACT_FIELDS(X)                                                                                     \
+    X("id", "c.id", RK_STRING)                                                                                \
+    X("customer_id", "c.customer_id", RK_STRING)                                                              \
+    X("name", "c.name", RK_STRING)                                                                            \
+    X("title", "c.title", RK_STRING)                                                                          \
+    X("phone", "c.phone", RK_STRING)                                                                          \
+    X("mobile", "c.mobile", RK_STRING)                                                                        \
+    X("email", "c.email", RK_STRING)                                                                          \
+    X("wechat_id", "c.wechat_id", RK_STRING)                                                                  \
+    X("decision_role", "c.decision_role", RK_STRING)                                                          \
+    X("birthday", "c.birthday", RK_STRING)                                                                    \
+    X("company_anniversary", "c.company_anniversary", RK_STRING)                                              \
+    X("preferences", "c.preferences", RK_STRING)                                                              \
+    X("notes", "c.notes", RK_STRING)                                                                          \
+    X("is_primary", "c.is_primary", RK_BOOL)                                                                  \
+    X("archived", "c.archived_at IS NOT NULL", RK_BOOL)                                                       \
+    X("archived_at", "c.archived_at", RK_TIMESTAMP)                                                           \
+    X("created_at", "c.created_at", RK_TIMESTAMP)                                                             \
+    X("updated_at", "c.updated_at", RK_TIMESTAMP)                                                             \
+    X("version", "c.version", RK_RAW)
+
+static const struct render_col contact_render[] = {CONTACT_FIELDS(RENDER_COL)};
+#define CONTACT_NCOLS ((int)ARRAY_LEN(contact_render))
+#define CONTACT_ID_COL 0
+#define CONTACT_CUSTOMER_COL 1
+#define CONTACT_VERSION_COL (CONTACT_NCOLS - 1)
+/* The select list: every field, then whatever the query adds after it. */
+#define CONTACT_SELECT CONTACT_FIELDS(RENDER_SQL)
+
 /* The list order: primary first, then name, then id. One text key so the
  * keyset fits a 2-key cursor ("0<name>" for the primary, "1<name>" else). */
 #define CONTACT_SORT_KEY "((CASE WHEN c.is_primary THEN '0' ELSE '1' END) || c.name)"
 
-/* $1 contact id, $2 customer id. Columns 0 doc, 1 version, 2 id, 3 customer_id */
+/* $1 contact id, $2 customer id */
 #define SQL_CONTACT_GET                                                                                       \
-    "SELECT api_contact(c), c.version, c.id::text, c.customer_id::text FROM contacts c "                     \
-    "WHERE c.id = $1::uuid AND c.customer_id = $2::uuid"
-/* Columns 0 doc, 1 version, 2 id, 3 customer_id, 4 archived */
+    "SELECT " CONTACT_SELECT "1 FROM contacts c WHERE c.id = $1::uuid AND c.customer_id = $2::uuid"
+/* After the fields: archived, row snapshot */
+enum { LOCK_ARCHIVED = CONTACT_NCOLS, LOCK_ROW };
 #define SQL_CONTACT_LOCK                                                                                      \
-    "SELECT api_contact(c), c.version, c.id::text, c.customer_id::text, c.archived_at IS NOT NULL "          \
-    "FROM contacts c WHERE c.id = $1::uuid AND c.customer_id = $2::uuid FOR UPDATE OF c"
+    "SELECT " CONTACT_SELECT "c.archived_at IS NOT NULL, to_jsonb(c) FROM contacts c "                       \
+    "WHERE c.id = $1::uuid AND c.customer_id = $2::uuid FOR UPDATE OF c"
 
 /* ---- helpers ---- */
 
@@ -79,27 +112,33 @@ static PGresult *contact_lock(struct request *r)
     return res;
 }
 
-/* Replies with one contact document (col 0) and its version (col 1). */
+/* Replies with the contact document in row 0 of res (the fields first). */
 static int reply_contact(struct request *r, int status, const PGresult *res)
 {
-    reply_etag(r, PQgetvalue(res, 0, 1));
-    return reply_json(r, status, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    struct sbuf doc = {0};
+    render_row(&doc, res, 0, 0, contact_render, CONTACT_NCOLS);
+    reply_etag(r, PQgetvalue(res, 0, CONTACT_VERSION_COL));
+    reply_json(r, status, doc.data, doc.len);
+    sbuf_free(&doc);
+    return status;
 }
 
-/* Runs "UPDATE contacts c SET <set> ... RETURNING api_contact(c), c.version"
- * for the locked contact cur and records the audit row. */
+/* Runs "UPDATE contacts c SET <set> ..." for the locked contact cur,
+ * returning the document fields and the new row snapshot, and records the
+ * audit row (before = the locked row's snapshot). */
 static PGresult *contact_apply(struct request *r, struct sqlb *b, const char *action, const PGresult *cur)
 {
-    const char *id = PQgetvalue(cur, 0, 2);
-    const char *customer_id = PQgetvalue(cur, 0, 3);
+    const char *id = PQgetvalue(cur, 0, CONTACT_ID_COL);
+    const char *customer_id = PQgetvalue(cur, 0, CONTACT_CUSTOMER_COL);
     sbuf_printf(&b->sql,
                 "updated_at = now(), version = c.version + 1 WHERE c.id = $%d::uuid "
-                "RETURNING api_contact(c), c.version",
+                "RETURNING " CONTACT_SELECT "to_jsonb(c)",
                 sqlb_bind(b, id));
     PGresult *res = db_exec(r, NULL, b->sql.data, b->n, b->params);
     if (!res)
         return NULL;
-    if (audit_record(r, action, "contact", id, customer_id, PQgetvalue(cur, 0, 0), PQgetvalue(res, 0, 0)) != 0) {
+    if (audit_record(r, action, "contact", id, customer_id, PQgetvalue(cur, 0, LOCK_ROW),
+                     PQgetvalue(res, 0, CONTACT_NCOLS)) != 0) {
         PQclear(res);
         return NULL;
     }
@@ -127,7 +166,7 @@ int contacts_list(struct request *r)
         goto out;
 
     sbuf_printf(&b.sql,
-                "SELECT api_contact(c), " CONTACT_SORT_KEY ", c.id FROM contacts c WHERE c.customer_id = $%d::uuid",
+                "SELECT " CONTACT_SELECT CONTACT_SORT_KEY ", c.id FROM contacts c WHERE c.customer_id = $%d::uuid",
                 sqlb_bind(&b, customer_id));
     if (!include_archived)
         sbuf_puts(&b.sql, " AND c.archived_at IS NULL");
@@ -158,7 +197,7 @@ int contacts_list(struct request *r)
     res = db_exec(r, name, b.sql.data, b.n, b.params);
     if (!res)
         goto out;
-    list_page_reply(r, &page, res, 2, NULL);
+    list_page_reply_rendered(r, &page, res, contact_render, CONTACT_NCOLS, 2);
 out:
     PQclear(res);
     list_page_free(&page);
@@ -185,10 +224,10 @@ int contacts_get(struct request *r)
         problem_send(r, 404, NULL);
         goto out;
     }
-    if (audit_read(r, "contact", PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3)) != 0)
+    if (audit_read(r, "contact", PQgetvalue(res, 0, CONTACT_ID_COL), PQgetvalue(res, 0, CONTACT_CUSTOMER_COL)) != 0)
         goto out;
-    if (request_etag_matches(r, PQgetvalue(res, 0, 1))) {
-        reply_etag(r, PQgetvalue(res, 0, 1));
+    if (request_etag_matches(r, PQgetvalue(res, 0, CONTACT_VERSION_COL))) {
+        reply_etag(r, PQgetvalue(res, 0, CONTACT_VERSION_COL));
         reply_empty(r, 304);
     } else {
         reply_contact(r, 200, res);
@@ -228,15 +267,14 @@ int contacts_create(struct request *r)
         if (present)
             sbuf_printf(&b.sql, "$%d, ", sqlb_bind(&b, value));
     }
-    sbuf_printf(&b.sql, "$%d::uuid) RETURNING api_contact(c), c.version, c.id::text, c.customer_id::text",
-                sqlb_bind(&b, customer_id));
+    sbuf_printf(&b.sql, "$%d::uuid) RETURNING " CONTACT_SELECT "to_jsonb(c)", sqlb_bind(&b, customer_id));
     if (!(res = db_exec(r, NULL, b.sql.data, b.n, b.params)))
         goto out;
-    if (audit_record(r, "create", "contact", PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3), NULL,
-                     PQgetvalue(res, 0, 0)) != 0)
+    const char *id = PQgetvalue(res, 0, CONTACT_ID_COL), *cust_id = PQgetvalue(res, 0, CONTACT_CUSTOMER_COL);
+    if (audit_record(r, "create", "contact", id, cust_id, NULL, PQgetvalue(res, 0, CONTACT_NCOLS)) != 0)
         goto out;
     char location[128];
-    snprintf(location, sizeof location, "/v1/customers/%s/contacts/%s", PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 2));
+    snprintf(location, sizeof location, "/v1/customers/%s/contacts/%s", cust_id, id);
     reply_header(r, "Location", location);
     reply_contact(r, 201, res);
 out:
@@ -261,7 +299,7 @@ int contacts_update(struct request *r)
     }
     if (!(cur = contact_lock(r)))
         goto out;
-    if (request_check_if_match(r, PQgetvalue(cur, 0, 1)) != 0)
+    if (request_check_if_match(r, PQgetvalue(cur, 0, CONTACT_VERSION_COL)) != 0)
         goto out;
     if (fv.n == 0) {
         reply_contact(r, 200, cur);
@@ -289,9 +327,9 @@ int contacts_archive(struct request *r)
         goto out;
     if (!(cur = contact_lock(r)))
         goto out;
-    if (request_check_if_match(r, PQgetvalue(cur, 0, 1)) != 0)
+    if (request_check_if_match(r, PQgetvalue(cur, 0, CONTACT_VERSION_COL)) != 0)
         goto out;
-    if (PQgetvalue(cur, 0, 4)[0] == 't') {
+    if (PQgetvalue(cur, 0, LOCK_ARCHIVED)[0] == 't') {
         reply_empty(r, 204);
         goto out;
     }
@@ -316,9 +354,9 @@ int contacts_restore(struct request *r)
         goto out;
     if (!(cur = contact_lock(r)))
         goto out;
-    if (request_check_if_match(r, PQgetvalue(cur, 0, 1)) != 0)
+    if (request_check_if_match(r, PQgetvalue(cur, 0, CONTACT_VERSION_COL)) != 0)
         goto out;
-    if (PQgetvalue(cur, 0, 4)[0] != 't') {
+    if (PQgetvalue(cur, 0, LOCK_ARCHIVED)[0] != 't') {
         problem_state(r, "restore", "not archived");
         goto out;
     }

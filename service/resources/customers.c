@@ -648,14 +648,14 @@ int customers_history(struct request *r)
         return r->status;
     const char *params[] = {id, page.cursor_id, page.limit_plus_one};
     PGresult *res = db_exec(r, "cust_history",
-                            "SELECT api_audit(a), a.id::text FROM audit_log a WHERE a.customer_id = $1 "
+                            "SELECT " AUDIT_SELECT "a.id::text FROM audit_log a WHERE a.customer_id = $1 "
                             "AND a.action <> 'read' AND ($2::bigint IS NULL OR a.id < $2) ORDER BY a.id DESC LIMIT $3",
                             3, params);
     if (!res) {
         list_page_free(&page);
         return r->status;
     }
-    list_page_reply(r, &page, res, 1, NULL);
+    list_page_reply_rendered(r, &page, res, audit_render, audit_ncols, 1);
     PQclear(res);
     return r->status;
 }

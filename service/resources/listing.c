@@ -116,25 +116,6 @@ static void page_finish(struct list_page *p, struct sbuf *out, const PGresult *r
     sbuf_puts(out, "}");
 }
 
-int list_page_reply(struct request *r, struct list_page *p, const PGresult *res, int n_keys, const char *unused)
-{
-    (void)unused;
-    int rows = PQntuples(res);
-    int shown = rows > p->limit ? p->limit : rows;
-    struct sbuf out = {0};
-    sbuf_puts(&out, "{\"items\":[");
-    for (int i = 0; i < shown; i++) {
-        if (i)
-            sbuf_puts(&out, ",");
-        sbuf_append(&out, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
-    }
-    page_finish(p, &out, res, 1, n_keys);
-    reply_json(r, 200, out.data, out.len);
-    sbuf_free(&out);
-    list_page_free(p);
-    return 200;
-}
-
 int list_page_reply_rendered(struct request *r, struct list_page *p, const PGresult *res,
                              const struct render_col *cols, int ncols, int n_keys)
 {

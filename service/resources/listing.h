@@ -24,7 +24,7 @@ struct list_page {
 
 /* Parses limit and cursor for a list sorted by `sort` (NULL for a fixed
  * order). Returns 0, or -1 after answering 400. On success the caller must
- * call list_page_free (list_page_reply does it). */
+ * call list_page_free (list_page_reply_rendered does it). */
 int list_page_init_sorted(struct request *r, struct list_page *p, const char *kind, const char *sort, int n_keys) WUR;
 static inline int list_page_init(struct request *r, struct list_page *p, const char *kind)
 {
@@ -33,10 +33,7 @@ static inline int list_page_init(struct request *r, struct list_page *p, const c
 /* list_page_init for lists ordered by a bigserial id (newest first): the
  * cursor's id must be 1 to 18 digits, else 400. */
 int list_page_init_serial(struct request *r, struct list_page *p, const char *kind) WUR;
-/* Renders res (column 0 = item JSON, columns 1..n_keys = the row's cursor
- * keys, id last) as the list envelope, then frees the page. Returns 200. */
-int list_page_reply(struct request *r, struct list_page *p, const PGresult *res, int n_keys, const char *unused);
-/* Same envelope, items rendered in C: columns 0..ncols-1 are the item's
+/* The {items, next_cursor} envelope, items rendered in C: columns 0..ncols-1 are the item's
  * fields (see render.h), the n_keys cursor keys follow them. Returns 200. */
 struct render_col;
 int list_page_reply_rendered(struct request *r, struct list_page *p, const PGresult *res,

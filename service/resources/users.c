@@ -1,7 +1,8 @@
 /* Users and password login. Same layout as customers.c: field specs, SQL,
  * helpers, handlers (me, list, get, create, update, deactivate), the token
  * endpoint and the start-up admin. The password hash never leaves the
- * database: documents come from api_user(u), which leaves it out. */
+ * database: USER_FIELDS leaves it out, and audit snapshots are
+ * to_jsonb(u) - 'password_hash' (USER_SNAPSHOT). */
 #include "resources/users.h"
 
 #include <civetweb.h>
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "resources/audit.h"
 #include "resources/listing.h"
+#include "resources/render.h"
 #include "validate/validate.h"
 
 /* ---- field specs ---- */
@@ -50,45 +52,80 @@ static const char *const user_patch_read_only[] = {"id", "username", "created_at
 
 /* ---- SQL ---- */
 
-/* $1 id. Columns 0 doc, 1 version */
-#define SQL_USER_GET "SELECT api_user(u), u.version FROM users u WHERE u.id = $1::uuid"
-/* Columns 0 doc, 1 version, 2 role, 3 active */
+/* The user document: key, SQL expression (alias u), rendering. The select
+ * list and the renderer both come from this one list; never the password
+ * hash. id stays first, version last (its column feeds the ETag). */
+#define USER_FIELDS(X)                                                                                        \
+    X("id", "u.id", RK_STRING)                                                                                \
+    X("username", "u.username", RK_STRING)                                                                    \
+    X("display_name", "u.display_name", RK_STRING)                                                            \
+    X("role", "u.role", RK_STRING)                                                                            \
+    X("active", "u.active", RK_BOOL)                                                                          \
+    X("created_at", "u.created_at", RK_TIMESTAMP)                                                             \
+    X("updated_at", "u.updated_at", RK_TIMESTAMP)                                                             \
+    X("version", "u.version", RK_RAW)
+
+static const struct render_col user_render[] = {USER_FIELDS(RENDER_COL)};
+#define USER_NCOLS ((int)ARRAY_LEN(user_render))
+#define USER_ID_COL 0
+#define USER_VERSION_COL (USER_NCOLS - 1)
+/* The select list: every field, then whatever the query adds after it. */
+#define USER_SELECT USER_FIELDS(RENDER_SQL)
+/* The audit snapshot of the row: everything but the password hash. */
+#define USER_SNAPSHOT "to_jsonb(u) - 'password_hash'"
+
+/* $1 id */
+#define SQL_USER_GET "SELECT " USER_SELECT "1 FROM users u WHERE u.id = $1::uuid"
+/* After the fields: role, active, row snapshot */
+enum { LOCK_ROLE = USER_NCOLS, LOCK_ACTIVE, LOCK_ROW };
 #define SQL_USER_LOCK                                                                                         \
-    "SELECT api_user(u), u.version, u.role, u.active FROM users u WHERE u.id = $1::uuid FOR UPDATE"
+    "SELECT " USER_SELECT "u.role, u.active, " USER_SNAPSHOT " FROM users u WHERE u.id = $1::uuid FOR UPDATE"
 /* Every active admin, locked (always in id order, before any other user
  * row) so two changes cannot each remove "the other" last admin. */
 #define SQL_USER_LOCK_ADMINS "SELECT id FROM users WHERE role = 'admin' AND active ORDER BY id FOR UPDATE"
-/* $1 username, $2 display_name, $3 role, $4 active (NULL = true), $5 password hash */
+/* $1 username, $2 display_name, $3 role, $4 active (NULL = true), $5 password hash.
+ * The fields, then the row snapshot. */
 #define SQL_USER_INSERT                                                                                       \
     "INSERT INTO users AS u (username, display_name, role, active, password_hash) "                          \
     "VALUES ($1::text, $2::text, $3::text, coalesce($4::boolean, true), $5::text) "                          \
-    "RETURNING api_user(u), u.version, u.id::text"
-/* $1 id. Columns 0 doc, 1 version */
+    "RETURNING " USER_SELECT USER_SNAPSHOT
+/* $1 id. Column 0 the row snapshot */
 #define SQL_USER_DEACTIVATE                                                                                   \
     "UPDATE users u SET active = false, updated_at = now(), version = u.version + 1 WHERE u.id = $1::uuid "  \
-    "RETURNING api_user(u), u.version"
+    "RETURNING " USER_SNAPSHOT
 /* $1 username. Columns 0 id, 1 role, 2 active, 3 password_hash */
 #define SQL_USER_LOGIN "SELECT id::text, role, active, password_hash FROM users WHERE username = $1::text"
 
-/* $1 password hash. Columns 0 id, 1 doc, 2 inserted */
+/* $1 password hash. Columns 0 id, 1 inserted */
 #define SQL_ENSURE_ADMIN                                                                                      \
     "WITH up AS (INSERT INTO users AS u (username, display_name, role, active, password_hash) "              \
     "SELECT 'admin', 'Administrator', 'admin', true, $1::text "                                               \
     "WHERE NOT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND active) "                                 \
     "ON CONFLICT (username) DO UPDATE SET role = 'admin', active = true, password_hash = EXCLUDED.password_hash, " \
     "updated_at = now(), version = u.version + 1 "                                                            \
-    "RETURNING u.id, api_user(u) AS doc, (u.xmax = 0) AS inserted), "                                         \
+    "RETURNING u.id, " USER_SNAPSHOT " AS snapshot, (u.xmax = 0) AS inserted), "                             \
     "aud AS (INSERT INTO audit_log (action, entity, entity_id, after) "                                       \
-    "SELECT CASE WHEN inserted THEN 'create' ELSE 'update' END, 'user', id::text, doc::jsonb FROM up) "      \
-    "SELECT id::text, doc, inserted FROM up"
+    "SELECT CASE WHEN inserted THEN 'create' ELSE 'update' END, 'user', id::text, snapshot FROM up) "        \
+    "SELECT id::text, inserted FROM up"
 
 /* ---- helpers ---- */
 
-/* Replies with one user document (col 0) and its version (col 1). */
+/* Replies with the user document in row 0 of res (the fields first); with
+ * etag, also its ETag. */
+static int reply_user_doc(struct request *r, int status, const PGresult *res, bool etag)
+{
+    struct sbuf doc = {0};
+    render_row(&doc, res, 0, 0, user_render, USER_NCOLS);
+    if (etag)
+        reply_etag(r, PQgetvalue(res, 0, USER_VERSION_COL));
+    reply_json(r, status, doc.data, doc.len);
+    sbuf_free(&doc);
+    return status;
+}
+
 static int reply_user(struct request *r, int status, const PGresult *res)
 {
-    reply_etag(r, PQgetvalue(res, 0, 1));
-    return reply_json(r, status, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    return reply_user_doc(r, status, res, true);
 }
 
 /* Locks the user the path names for the transaction; with n_admins, first
@@ -129,7 +166,7 @@ int users_me(struct request *r)
     if (PQntuples(res) == 0)
         problem_send(r, 404, NULL);
     else
-        reply_json(r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+        reply_user_doc(r, 200, res, false);
     PQclear(res);
     return r->status;
 }
@@ -154,7 +191,7 @@ int users_list(struct request *r)
     if (list_page_init_sorted(r, &page, "users", "username", 1) != 0)
         goto out;
 
-    sbuf_puts(&b.sql, "SELECT api_user(u), u.username FROM users u WHERE true");
+    sbuf_puts(&b.sql, "SELECT " USER_SELECT "u.username FROM users u WHERE true");
     if (role) {
         sbuf_printf(&b.sql, " AND u.role = $%d::text", sqlb_bind(&b, role));
         mask |= 1u << 0;
@@ -185,7 +222,7 @@ int users_list(struct request *r)
     res = db_exec(r, name, b.sql.data, b.n, b.params);
     if (!res)
         goto out;
-    list_page_reply(r, &page, res, 1, NULL);
+    list_page_reply_rendered(r, &page, res, user_render, USER_NCOLS, 1);
 out:
     PQclear(res);
     list_page_free(&page);
@@ -207,8 +244,8 @@ int users_get(struct request *r)
         PQclear(res);
         return problem_send(r, 404, NULL);
     }
-    if (request_etag_matches(r, PQgetvalue(res, 0, 1))) {
-        reply_etag(r, PQgetvalue(res, 0, 1));
+    if (request_etag_matches(r, PQgetvalue(res, 0, USER_VERSION_COL))) {
+        reply_etag(r, PQgetvalue(res, 0, USER_VERSION_COL));
         reply_empty(r, 304);
     } else {
         reply_user(r, 200, res);
@@ -238,10 +275,11 @@ int users_create(struct request *r)
                             field_value(&fv, "role", &present), field_value(&fv, "active", &present), hash};
     if (!(res = db_exec(r, "user_insert", SQL_USER_INSERT, 5, params)))
         goto out;
-    if (audit_record(r, "create", "user", PQgetvalue(res, 0, 2), NULL, NULL, PQgetvalue(res, 0, 0)) != 0)
+    if (audit_record(r, "create", "user", PQgetvalue(res, 0, USER_ID_COL), NULL, NULL, PQgetvalue(res, 0, USER_NCOLS)) !=
+        0)
         goto out;
     char location[64];
-    snprintf(location, sizeof location, "/v1/users/%s", PQgetvalue(res, 0, 2));
+    snprintf(location, sizeof location, "/v1/users/%s", PQgetvalue(res, 0, USER_ID_COL));
     reply_header(r, "Location", location);
     reply_user(r, 201, res);
 out:
@@ -276,12 +314,12 @@ int users_update(struct request *r)
     /* Only a role or active change can remove an admin. */
     if (!(cur = user_lock(r, has_role || has_active ? &n_admins : NULL)))
         goto out;
-    if (request_check_if_match(r, PQgetvalue(cur, 0, 1)) != 0)
+    if (request_check_if_match(r, PQgetvalue(cur, 0, USER_VERSION_COL)) != 0)
         goto out;
 
-    bool was_admin = strcmp(PQgetvalue(cur, 0, 2), "admin") == 0 && PQgetvalue(cur, 0, 3)[0] == 't';
-    bool stays_admin = strcmp(has_role ? role : PQgetvalue(cur, 0, 2), "admin") == 0 &&
-                       (has_active ? strcmp(active, "true") == 0 : PQgetvalue(cur, 0, 3)[0] == 't');
+    bool was_admin = strcmp(PQgetvalue(cur, 0, LOCK_ROLE), "admin") == 0 && PQgetvalue(cur, 0, LOCK_ACTIVE)[0] == 't';
+    bool stays_admin = strcmp(has_role ? role : PQgetvalue(cur, 0, LOCK_ROLE), "admin") == 0 &&
+                       (has_active ? strcmp(active, "true") == 0 : PQgetvalue(cur, 0, LOCK_ACTIVE)[0] == 't');
     if (was_admin && !stays_admin && n_admins <= 1) {
         problem_send(r, 409, "this is the last active admin: the change would leave no active admin");
         goto out;
@@ -297,11 +335,12 @@ int users_update(struct request *r)
         sbuf_printf(&b.sql, "%s = $%d, ", fv.f[i].spec->column, sqlb_bind(&b, value));
     }
     sbuf_printf(&b.sql,
-                "updated_at = now(), version = u.version + 1 WHERE u.id = $%d::uuid RETURNING api_user(u), u.version",
+                "updated_at = now(), version = u.version + 1 WHERE u.id = $%d::uuid RETURNING " USER_SELECT
+                USER_SNAPSHOT,
                 sqlb_bind(&b, id));
     if (!(res = db_exec(r, NULL, b.sql.data, b.n, b.params)))
         goto out;
-    if (audit_record(r, "update", "user", id, NULL, PQgetvalue(cur, 0, 0), PQgetvalue(res, 0, 0)) != 0)
+    if (audit_record(r, "update", "user", id, NULL, PQgetvalue(cur, 0, LOCK_ROW), PQgetvalue(res, 0, USER_NCOLS)) != 0)
         goto out;
     if (has_role || has_active || has_password) {
         rbac_cache_invalidate(id);
@@ -323,13 +362,13 @@ int users_deactivate(struct request *r)
     int n_admins = 0;
     if (!(cur = user_lock(r, &n_admins)))
         goto out;
-    if (request_check_if_match(r, PQgetvalue(cur, 0, 1)) != 0)
+    if (request_check_if_match(r, PQgetvalue(cur, 0, USER_VERSION_COL)) != 0)
         goto out;
-    if (PQgetvalue(cur, 0, 3)[0] != 't') {
+    if (PQgetvalue(cur, 0, LOCK_ACTIVE)[0] != 't') {
         reply_empty(r, 204);
         goto out;
     }
-    if (strcmp(PQgetvalue(cur, 0, 2), "admin") == 0 && n_admins <= 1) {
+    if (strcmp(PQgetvalue(cur, 0, LOCK_ROLE), "admin") == 0 && n_admins <= 1) {
         problem_send(r, 409, "this is the last active admin: deactivating it would leave no active admin");
         goto out;
     }
@@ -337,7 +376,7 @@ int users_deactivate(struct request *r)
     const char *params[] = {id};
     if (!(res = db_exec(r, "user_deactivate", SQL_USER_DEACTIVATE, 1, params)))
         goto out;
-    if (audit_record(r, "deactivate", "user", id, NULL, PQgetvalue(cur, 0, 0), PQgetvalue(res, 0, 0)) != 0)
+    if (audit_record(r, "deactivate", "user", id, NULL, PQgetvalue(cur, 0, LOCK_ROW), PQgetvalue(res, 0, 0)) != 0)
         goto out;
     rbac_cache_invalidate(id);
     snprintf(r->invalidate_user, sizeof r->invalidate_user, "%s", id);
@@ -515,7 +554,7 @@ int users_ensure_admin(const char *password)
         goto out;
     }
     if (PQntuples(res) == 1)
-        log_event("info", PQgetvalue(res, 0, 2)[0] == 't' ? "created user admin" : "reactivated user admin",
+        log_event("info", PQgetvalue(res, 0, 1)[0] == 't' ? "created user admin" : "reactivated user admin",
                   "user_id", PQgetvalue(res, 0, 0), NULL);
     rc = 0;
 out:
