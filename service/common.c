@@ -49,7 +49,7 @@ char *xstrndup(const char *s, size_t n)
     return p;
 }
 
-void sbuf_append(struct sbuf *b, const void *s, size_t n)
+void sbuf_reserve(struct sbuf *b, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -58,6 +58,11 @@ void sbuf_append(struct sbuf *b, const void *s, size_t n)
         b->data = xrealloc(b->data, cap);
         b->cap = cap;
     }
+}
+
+void sbuf_append_slow(struct sbuf *b, const void *s, size_t n)
+{
+    sbuf_reserve(b, n);
     if (n)
         memcpy(b->data + b->len, s, n);
     b->len += n;

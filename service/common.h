@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define WUR __attribute__((warn_unused_result))
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -25,7 +26,19 @@ struct sbuf {
     size_t len;
     size_t cap;
 };
-void sbuf_append(struct sbuf *b, const void *s, size_t n);
+void sbuf_append_slow(struct sbuf *b, const void *s, size_t n);
+/* Makes room for n more bytes (plus the NUL) without changing the content. */
+void sbuf_reserve(struct sbuf *b, size_t n);
+static inline void sbuf_append(struct sbuf *b, const void *s, size_t n)
+{
+    if (b->len + n < b->cap) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return;
+    }
+    sbuf_append_slow(b, s, n);
+}
 void sbuf_puts(struct sbuf *b, const char *s);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_free(struct sbuf *b);

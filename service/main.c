@@ -1,5 +1,6 @@
 /* Start-up: configuration, keys, pool, migrations, admin, audit writer,
  * server, signals. Nothing else lives here. */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,6 +97,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+
+    /* Response buffers of a few hundred KiB are normal (a page of 200
+     * customers): keep them on the heap rather than mmap/munmap per request,
+     * which costs TLB shootdowns across every worker thread. */
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    mallopt(M_TRIM_THRESHOLD, 16 << 20);
 
     char err[256];
     if (config_load(&g_config, err, sizeof err) != 0) {

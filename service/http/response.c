@@ -25,6 +25,16 @@ int reply_json(struct request *r, int status, const char *json, size_t len)
     return reply_raw(r, status, "application/json", json, len);
 }
 
+int reply_json_buf(struct request *r, int status, struct sbuf *body)
+{
+    r->status = status;
+    r->content_type = "application/json";
+    sbuf_free(&r->resp_body);
+    r->resp_body = *body;
+    *body = (struct sbuf){0};
+    return status;
+}
+
 int reply_json_value(struct request *r, int status, const json_t *v)
 {
     char *text = json_dumps(v, JSON_COMPACT);

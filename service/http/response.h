@@ -11,6 +11,8 @@
 void reply_header(struct request *r, const char *name, const char *value);
 /* JSON text body (copied). */
 int reply_json(struct request *r, int status, const char *json, size_t len);
+/* JSON body handed over: takes body's buffer (body is left empty). */
+int reply_json_buf(struct request *r, int status, struct sbuf *body);
 /* Serialises v (borrowed). A serialisation failure becomes a 500 problem. */
 int reply_json_value(struct request *r, int status, const json_t *v);
 /* Status with no body (204, 304). */

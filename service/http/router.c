@@ -436,9 +436,16 @@ static void send_response(struct request *r)
     if (r->resp_headers.len)
         sbuf_append(&out, r->resp_headers.data, r->resp_headers.len);
     sbuf_puts(&out, "\r\n");
-    if (has_body && r->resp_body.len && strcmp(r->method, "HEAD") != 0)
+    bool send_body = has_body && r->resp_body.len && strcmp(r->method, "HEAD") != 0;
+    /* Small bodies go out in one write with the head; large ones are not
+     * copied again but written right after it. */
+    if (send_body && r->resp_body.len <= 16384) {
         sbuf_append(&out, r->resp_body.data, r->resp_body.len);
+        send_body = false;
+    }
     mg_write(r->conn, out.data, out.len);
+    if (send_body)
+        mg_write(r->conn, r->resp_body.data, r->resp_body.len);
     sbuf_free(&out);
 }
 

@@ -4,8 +4,9 @@
  * most 2,000 rows. The crash window: reads served in the last ~100 ms (or
  * for as long as the database has been unreachable) can be missing from
  * the trail; a clean shutdown flushes everything. While the database is
- * away queued reads are kept and retried, never dropped; once 20,000 are
- * waiting, further reads are refused (503) rather than served unaudited. */
+ * away queued reads are kept and retried, never dropped. Backpressure: with
+ * more than 4,000 reads unwritten, a new read waits for the writer (up to
+ * 5 s, then 503) rather than being served unaudited. */
 #ifndef CRM_AUDIT_H
 #define CRM_AUDIT_H
 

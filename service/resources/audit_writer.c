@@ -4,8 +4,10 @@
  * swaps the queue with an empty one and inserts it in chunks of at most
  * FLUSH_CHUNK rows, one statement each. A chunk that fails goes back to the
  * front of the queue with everything after it, so nothing is dropped while
- * the database is away: the queue then grows past its soft limit only by
- * what was already accepted, and new reads are refused (503) meanwhile. */
+ * the database is away. Backpressure: while more than READ_HIGH_WATER reads
+ * are unwritten (queued or in flight), a new read waits for the writer (so
+ * under overload audited reads slow down to what the trail can absorb),
+ * and after READ_WAIT_MS it is refused (503) rather than served unaudited. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,8 @@
 #include "log.h"
 #include "resources/audit.h"
 
-#define READ_QUEUE_MAX 20000 /* soft limit: reads beyond it are refused */
+#define READ_HIGH_WATER 4000 /* unwritten reads beyond which readers wait */
+#define READ_WAIT_MS 5000    /* …for at most this long, then 503 */
 #define FLUSH_INTERVAL_MS 100
 #define FLUSH_CHUNK 2000
 #define RETRY_PAUSE_MS 500
@@ -39,12 +42,14 @@ struct read_queue {
 
 static struct {
     pthread_mutex_t lock;
-    pthread_cond_t wake;
+    pthread_cond_t wake;    /* the writer: work to do */
+    pthread_cond_t drained; /* readers: the backlog shrank */
     struct read_queue q;
+    size_t in_flight; /* taken by the writer, not yet written */
     bool stop;
     bool running;
     pthread_t thread;
-} w = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+} w = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .drained = PTHREAD_COND_INITIALIZER};
 
 static void queue_reserve(struct read_queue *q, size_t need)
 {
@@ -62,10 +67,18 @@ int audit_read(struct request *r, const char *entity, const char *entity_id, con
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     pthread_mutex_lock(&w.lock);
-    if (w.q.n >= READ_QUEUE_MAX) {
-        pthread_mutex_unlock(&w.lock);
-        problem_send(r, 503, "the audit trail cannot keep up; retry shortly");
-        return -1;
+    if (w.q.n + w.in_flight >= READ_HIGH_WATER) {
+        struct timespec until = now;
+        until.tv_sec += READ_WAIT_MS / 1000;
+        pthread_cond_signal(&w.wake);
+        while (w.q.n + w.in_flight >= READ_HIGH_WATER)
+            if (pthread_cond_timedwait(&w.drained, &w.lock, &until) != 0)
+                break;
+        if (w.q.n + w.in_flight >= READ_HIGH_WATER) {
+            pthread_mutex_unlock(&w.lock);
+            problem_send(r, 503, "the audit trail cannot keep up; retry shortly");
+            return -1;
+        }
     }
     queue_reserve(&w.q, w.q.n + 1);
     struct read_entry *e = &w.q.items[w.q.n++];
@@ -162,6 +175,7 @@ static void requeue_front(struct read_queue *batch, size_t from)
     memmove(w.q.items + rest, w.q.items, w.q.n * sizeof *w.q.items);
     memcpy(w.q.items, batch->items + from, rest * sizeof *batch->items);
     w.q.n += rest;
+    w.in_flight = 0;
     pthread_mutex_unlock(&w.lock);
     batch->n = 0;
 }
@@ -174,7 +188,7 @@ static void *writer_main(void *arg)
     int64_t last_sweep = 0;
     pthread_mutex_lock(&w.lock);
     for (;;) {
-        if (!w.stop) {
+        if (!w.stop && w.q.n < FLUSH_CHUNK) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_nsec += FLUSH_INTERVAL_MS * 1000000L;
@@ -190,6 +204,7 @@ static void *writer_main(void *arg)
         w.q = batch;
         w.q.n = 0;
         batch = taken;
+        w.in_flight = batch.n;
         pthread_mutex_unlock(&w.lock);
 
         size_t done = 0;
@@ -198,6 +213,10 @@ static void *writer_main(void *arg)
             if (insert_chunk(&pg, batch.items + done, n) != 0)
                 break;
             done += n;
+            pthread_mutex_lock(&w.lock);
+            w.in_flight -= n;
+            pthread_cond_broadcast(&w.drained);
+            pthread_mutex_unlock(&w.lock);
         }
         bool failed = done < batch.n;
         if (failed)

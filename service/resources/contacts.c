@@ -118,9 +118,7 @@ static int reply_contact(struct request *r, int status, const PGresult *res)
     struct sbuf doc = {0};
     render_row(&doc, res, 0, 0, contact_render, CONTACT_NCOLS);
     reply_etag(r, PQgetvalue(res, 0, CONTACT_VERSION_COL));
-    reply_json(r, status, doc.data, doc.len);
-    sbuf_free(&doc);
-    return status;
+    return reply_json_buf(r, status, &doc);
 }
 
 /* Runs "UPDATE contacts c SET <set> ..." for the locked contact cur,

@@ -187,16 +187,14 @@ static int reply_customer(struct request *r, int status, const PGresult *res)
     struct sbuf doc = {0};
     render_row(&doc, res, 0, 0, customer_render, CUST_NCOLS);
     reply_etag(r, PQgetvalue(res, 0, CUST_VERSION_COL));
-    reply_json(r, status, doc.data, doc.len);
-    sbuf_free(&doc);
-    return status;
+    return reply_json_buf(r, status, &doc);
 }
 
 /* ---- handlers ---- */
 
 /* Timestamp sort keys travel in cursors as RFC 3339 UTC with microseconds, so
  * a forged or corrupted cursor can be refused (400) before it reaches SQL. */
-#define CURSOR_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define CURSOR_TS(col) "(to_json(" col ") #>> '{}')" /* RFC 3339, microseconds, +00:00 (UTC session) */
 
 static const struct {
     const char *name;

@@ -129,8 +129,7 @@ int list_page_reply_rendered(struct request *r, struct list_page *p, const PGres
         render_row(&out, res, i, 0, cols, ncols);
     }
     page_finish(p, &out, res, ncols, n_keys);
-    reply_json(r, 200, out.data, out.len);
-    sbuf_free(&out);
+    reply_json_buf(r, 200, &out);
     list_page_free(p);
     return 200;
 }

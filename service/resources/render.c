@@ -21,12 +21,18 @@ static void render_timestamp(struct sbuf *out, const char *v, size_t len)
 
 void render_row(struct sbuf *out, const PGresult *res, int row, int first, const struct render_col *cols, int n)
 {
+    /* One reservation for the row: keys, punctuation and values (escaping
+     * rarely adds more; sbuf_append grows if it does). */
+    size_t need = 2;
+    for (int i = 0; i < n; i++)
+        need += cols[i].key_len + 6 + (size_t)PQgetlength(res, row, first + i);
+    sbuf_reserve(out, need);
     sbuf_append(out, "{", 1);
     for (int i = 0; i < n; i++) {
         if (i)
             sbuf_append(out, ",", 1);
         sbuf_append(out, "\"", 1);
-        sbuf_puts(out, cols[i].key);
+        sbuf_append(out, cols[i].key, cols[i].key_len);
         sbuf_append(out, "\":", 2);
         int col = first + i;
         if (PQgetisnull(res, row, col)) {

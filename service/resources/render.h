@@ -20,10 +20,11 @@ enum render_kind {
 
 struct render_col {
     const char *key;
+    size_t key_len;
     enum render_kind kind;
 };
 
-#define RENDER_COL(key, expr, kind) {key, kind},
+#define RENDER_COL(key, expr, kind) {key, sizeof(key) - 1, kind},
 #define RENDER_SQL(key, expr, kind) expr ", "
 
 /* Appends {"key":value,...} for cols[0..n) read from res row `row`,

@@ -118,9 +118,7 @@ static int reply_user_doc(struct request *r, int status, const PGresult *res, bo
     render_row(&doc, res, 0, 0, user_render, USER_NCOLS);
     if (etag)
         reply_etag(r, PQgetvalue(res, 0, USER_VERSION_COL));
-    reply_json(r, status, doc.data, doc.len);
-    sbuf_free(&doc);
-    return status;
+    return reply_json_buf(r, status, &doc);
 }
 
 static int reply_user(struct request *r, int status, const PGresult *res)

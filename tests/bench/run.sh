@@ -22,7 +22,7 @@
 # Only ratios within one run mean anything. Missing a target does not fail the script (it is a
 # report); errors (non-2xx answers, socket errors, failed pgbench transactions) do: exit 1.
 # Environment: CRM_BENCH_DURATION_S (10), CRM_BENCH_WARMUP_S (3) — for quick smoke runs only;
-# CRM_BENCH_THREADS (64) and CRM_BENCH_POOL_SIZE (8), the service's
+# CRM_BENCH_THREADS (64) and CRM_BENCH_POOL_SIZE (the service default), the service's
 # CRM_THREADS and CRM_DB_POOL_SIZE, for experiments (the targets assume the defaults).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
@@ -41,7 +41,7 @@ SEED_N=100000 # pg_get.sql draws from 1..100000
 SAMPLE_IDS=10000
 DB=crm_bench
 SVC_THREADS=${CRM_BENCH_THREADS:-64}
-SVC_POOL=${CRM_BENCH_POOL_SIZE:-8}
+SVC_POOL=${CRM_BENCH_POOL_SIZE:-}
 PG_BIN_DIR=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 out=$repo/build/bench
@@ -164,7 +164,7 @@ env "${unset_crm[@]}" \
     CRM_JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
     CRM_ADMIN_PASSWORD="$admin_password" \
     CRM_THREADS="$SVC_THREADS" \
-    CRM_DB_POOL_SIZE="$SVC_POOL" \
+    ${SVC_POOL:+CRM_DB_POOL_SIZE="$SVC_POOL"} \
     "$bin" >"$svc_log" 2>&1 &
 svc_pid=$!
 ready=0
@@ -179,7 +179,7 @@ done
 [ "$ready" = 1 ] || die "crm-service did not become ready in 60 s; end of $svc_log: $(tail -n 20 "$svc_log")"
 start_rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$svc_pid/status")
 printf 'crm-service (pid %s, CRM_THREADS=%s, CRM_DB_POOL_SIZE=%s) ready on %s, RSS %s kB; log: %s\n' \
-    "$svc_pid" "$SVC_THREADS" "$SVC_POOL" "$svc_url" "$start_rss_kb" "$svc_log"
+    "$svc_pid" "$SVC_THREADS" "${SVC_POOL:-default}" "$svc_url" "$start_rss_kb" "$svc_log"
 
 # api METHOD PATH TOKEN [JSON] — prints the response body; dies unless the status is 2xx.
 api() {
@@ -354,7 +354,7 @@ BENCH_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ) BENCH_GIT=$(git rev-parse --short HEAD
     BENCH_PG="$pg_version" BENCH_WRK="$(wrk --version 2>&1 | head -n 1 || true)" \
     BENCH_CPU="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" \
     BENCH_DURATION="$DURATION_S" BENCH_WARMUP="$WARMUP_S" BENCH_SEED="$SEED_N" \
-    BENCH_THREADS="$SVC_THREADS" BENCH_POOL="$SVC_POOL" "$py" - >"$raw/meta.json" <<'EOF'
+    BENCH_THREADS="$SVC_THREADS" BENCH_POOL="${SVC_POOL:-default (2 per core, at least 4)}" "$py" - >"$raw/meta.json" <<'EOF'
 import json, os
 e = os.environ
 print(json.dumps({
@@ -362,7 +362,7 @@ print(json.dumps({
     "cpu_model": e["BENCH_CPU"], "ncpu": os.cpu_count(), "duration_s": int(e["BENCH_DURATION"]),
     "warmup_s": int(e["BENCH_WARMUP"]), "customers_seeded": int(e["BENCH_SEED"]),
     "wrk": {"threads": 2, "connections": 32}, "pgbench": "-n -M prepared -c 32 -j 2, TCP 127.0.0.1",
-    "service": {"CRM_THREADS": int(e["BENCH_THREADS"]), "CRM_DB_POOL_SIZE": int(e["BENCH_POOL"]), "build": "Release"},
+    "service": {"CRM_THREADS": int(e["BENCH_THREADS"]), "CRM_DB_POOL_SIZE": int(e["BENCH_POOL"]) if e["BENCH_POOL"].isdigit() else e["BENCH_POOL"], "build": "Release"},
     "postgresql_settings": "PG_CLUSTER_FAST=1 (fsync, full_page_writes, synchronous_commit off)",
 }))
 EOF
