@@ -276,3 +276,22 @@ crm_install_deps() {
     fi
     rm -f "$log"
 }
+
+# stop_process PID NAME — SIGTERM, wait up to 30 s for a graceful exit (the
+# service lets in-flight requests finish), then SIGKILL. Reaps the child.
+stop_process() {
+    local pid=$1 name=$2 i
+    [ -n "$pid" ] || return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for i in $(seq 1 300); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            printf '%s did not stop within 30 s of SIGTERM; killing it\n' "$name" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
+}

@@ -87,17 +87,7 @@ cleanup() {
     trap - EXIT INT TERM
     if [ -n "$svc_pid" ] && kill -0 "$svc_pid" 2>/dev/null; then
         say "stopping crm-service (pid $svc_pid)"
-        kill -TERM "$svc_pid" 2>/dev/null || true
-        local i
-        for i in $(seq 1 300); do
-            kill -0 "$svc_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$svc_pid" 2>/dev/null; then
-            say "crm-service did not stop within 30 s; killing it"
-            kill -KILL "$svc_pid" 2>/dev/null || true
-        fi
-        wait "$svc_pid" 2>/dev/null || true
+        stop_process "$svc_pid" crm-service
     fi
     if [ "$started_pg" -eq 1 ]; then
         say "stopping PostgreSQL in $pg_dir"

@@ -216,3 +216,19 @@ def make_customer(api, users):
         assert r.status_code == 201, r.text
         return r.json()
     return make
+
+
+def walk_pages(api, path, token, query="", limit=200, max_pages=500):
+    """Every item of a list, following next_cursor page by page."""
+    items, cursor, pages = [], None, 0
+    while True:
+        q = f"limit={limit}" + (f"&{query}" if query else "") + (f"&cursor={cursor}" if cursor else "")
+        r = api.get(f"{path}?{q}", token)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        items += body["items"]
+        cursor = body["next_cursor"]
+        pages += 1
+        assert pages < max_pages, "pagination does not end"
+        if cursor is None:
+            return items

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import unique
+from conftest import unique, walk_pages
 
 ROLES = ["sales", "sales2", "manager", "finance", "office", "erp", "admin"]
 
@@ -47,18 +47,7 @@ def count_contacts(db, name):
 
 
 def list_all(api, token, cid, query="", limit=200):
-    items, cursor, pages = [], None, 0
-    while True:
-        q = f"limit={limit}" + (f"&{query}" if query else "") + (f"&cursor={cursor}" if cursor else "")
-        r = api.get(cpath(cid) + "?" + q, token)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        items += body["items"]
-        cursor = body["next_cursor"]
-        pages += 1
-        assert pages < 200
-        if cursor is None:
-            return items
+    return walk_pages(api, cpath(cid), token, query, limit)
 
 
 def wait_for(fn, timeout=3.0, interval=0.05):

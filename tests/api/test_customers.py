@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from conftest import unique
+from conftest import unique, walk_pages
 
 ROLES = ["sales", "sales2", "manager", "finance", "office", "erp", "admin"]
 
@@ -66,20 +66,7 @@ def list_ids(api, token, query=""):
 
 
 def list_all(api, token, query="", limit=200):
-    items, cursor, pages = [], None, 0
-    while True:
-        q = f"{query}&limit={limit}" if query else f"limit={limit}"
-        if cursor:
-            q += f"&cursor={cursor}"
-        r = api.get(f"/v1/customers?{q}", token)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        items += body["items"]
-        cursor = body["next_cursor"]
-        pages += 1
-        assert pages < 500
-        if cursor is None:
-            return items
+    return walk_pages(api, "/v1/customers", token, query, limit)
 
 
 def page(api, token, query):

@@ -72,20 +72,7 @@ stop_sampler() {
 }
 
 stop_service() {
-    [ -n "$svc_pid" ] || return 0
-    if kill -0 "$svc_pid" 2>/dev/null; then
-        kill -TERM "$svc_pid" 2>/dev/null || true
-        local i
-        for i in $(seq 1 300); do
-            kill -0 "$svc_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$svc_pid" 2>/dev/null; then
-            printf 'tests/bench/run.sh: crm-service did not stop on SIGTERM; killing it\n' >&2
-            kill -KILL "$svc_pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$svc_pid" 2>/dev/null || true
+    stop_process "$svc_pid" crm-service
     svc_pid=""
 }
 
