@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "http/problem.h"
 #include "log.h"
 
@@ -85,15 +86,17 @@ void db_pool_shutdown(void)
 
 PGconn *db_connect(char *err, size_t errlen)
 {
-    char options[256];
+    char options[320];
     /* Generic plans: every named statement is planned once per connection.
      * Statement texts are built per filter combination, so a generic plan
      * is as good as a custom one and saves milliseconds of planning per
      * request (PostgreSQL would otherwise re-plan LIMIT $n queries forever). */
     snprintf(options, sizeof options,
              "-c statement_timeout=%d -c idle_in_transaction_session_timeout=%d -c TimeZone=UTC -c DateStyle=ISO "
-             "-c plan_cache_mode=force_generic_plan",
-             pool.statement_timeout_ms, pool.statement_timeout_ms * 4);
+             "-c plan_cache_mode=force_generic_plan -c crm.timezone=%s",
+             pool.statement_timeout_ms, pool.statement_timeout_ms * 4,
+             /* the business time zone for SQL (crm_tz()); validated by config_load */
+             g_config.timezone ? g_config.timezone : "Asia/Shanghai");
     /* Service settings first; the URL (expanded) may override any of them. */
     const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
                           "keepalives_count", "tcp_user_timeout", "application_name", "options",

@@ -6,7 +6,14 @@
 #include "resources/audit.h"
 #include "resources/contacts.h"
 #include "resources/customers.h"
+#include "resources/events.h"
+#include "resources/follow_ups.h"
+#include "resources/interactions.h"
+#include "resources/policies.h"
+#include "resources/reports.h"
 #include "resources/users.h"
+#include "resources/visit_plans.h"
+#include "resources/visits.h"
 
 #define ROLES(x) (x)
 #define SALES ROLE_SALES
@@ -24,6 +31,20 @@ static const char *const Q_CUSTOMERS[] = {"status", "tier", "owner_id", "region"
 static const char *const Q_CONTACTS[] = {"q", "include_archived", "limit", "cursor", NULL};
 static const char *const Q_AUDIT[] = {"actor_id", "entity", "entity_id", "customer_id", "action", "from", "to",
                                       "limit", "cursor", NULL};
+static const char *const Q_INTERACTIONS[] = {"customer_id", "channel", "author_id", "from", "to",
+                                             "next_action_due_before", "q", "include_archived", "sort",
+                                             "limit", "cursor", NULL};
+static const char *const Q_VISIT_PLANS[] = {"customer_id", "owner_id", "status", "from", "to", "sort", "limit",
+                                            "cursor", NULL};
+static const char *const Q_VISITS[] = {"customer_id", "plan_id", "author_id", "from", "to", "include_archived",
+                                       "limit", "cursor", NULL};
+static const char *const Q_FOLLOW_UPS[] = {"customer_id", "source_type", "source_id", "status",
+                                           "responsible_user_id", "overdue", "due_before", "include_archived",
+                                           "limit", "cursor", NULL};
+static const char *const Q_EVENTS[] = {"type", "from", "to", "customer_id", "q", "include_archived", "limit",
+                                       "cursor", NULL};
+static const char *const Q_OVERDUE[] = {"kind", "owner_id", "limit", "cursor", NULL};
+static const char *const Q_COMPLETION[] = {"period", "owner_id", NULL};
 
 const struct route routes[] = {
     /* operations (no auth) */
@@ -52,6 +73,7 @@ const struct route routes[] = {
     {"POST", "/v1/customers/{id}/submit", customers_submit, ROLES(SALES | MANAGER | ADMIN), RT_BODY_OPT | RT_TX, NULL},
     {"POST", "/v1/customers/{id}/approve", customers_approve, ROLES(MANAGER | ADMIN), RT_BODY_OPT | RT_TX, NULL},
     {"POST", "/v1/customers/{id}/return", customers_return, ROLES(MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
+    {"POST", "/v1/customers/{id}/review", customers_review, ROLES(SALES | MANAGER | ADMIN), RT_BODY_OPT | RT_TX, NULL},
     {"GET", "/v1/customers/{id}/history", customers_history, ROLES(ALL), 0, Q_PAGE},
 
     /* contacts */
@@ -64,6 +86,68 @@ const struct route routes[] = {
      NULL},
     {"POST", "/v1/customers/{id}/contacts/{contact_id}/restore", contacts_restore, ROLES(SALES | MANAGER | ADMIN),
      RT_BODY_OPT | RT_TX, NULL},
+
+    /* interactions */
+    {"GET", "/v1/interactions", interactions_list, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0, Q_INTERACTIONS},
+    {"POST", "/v1/interactions", interactions_create, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/interactions/{id}", interactions_get, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0, NULL},
+    {"PATCH", "/v1/interactions/{id}", interactions_update, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
+    {"DELETE", "/v1/interactions/{id}", interactions_archive, ROLES(SALES | MANAGER | ADMIN), RT_TX, NULL},
+    {"POST", "/v1/interactions/{id}/restore", interactions_restore, ROLES(SALES | MANAGER | ADMIN),
+     RT_BODY_OPT | RT_TX, NULL},
+
+    /* visit plans */
+    {"GET", "/v1/visit-plans", visit_plans_list, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0, Q_VISIT_PLANS},
+    {"POST", "/v1/visit-plans", visit_plans_create, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/visit-plans/{id}", visit_plans_get, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0, NULL},
+    {"PATCH", "/v1/visit-plans/{id}", visit_plans_update, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
+    {"POST", "/v1/visit-plans/{id}/approve", visit_plans_approve, ROLES(MANAGER | ADMIN), RT_BODY_OPT | RT_TX, NULL},
+    {"POST", "/v1/visit-plans/{id}/cancel", visit_plans_cancel, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
+
+    /* visit records */
+    {"GET", "/v1/visits", visits_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_VISITS},
+    {"POST", "/v1/visits", visits_create, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/visits/{id}", visits_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
+    {"PATCH", "/v1/visits/{id}", visits_update, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
+    {"DELETE", "/v1/visits/{id}", visits_archive, ROLES(SALES | MANAGER | ADMIN), RT_TX, NULL},
+    {"POST", "/v1/visits/{id}/restore", visits_restore, ROLES(SALES | MANAGER | ADMIN), RT_BODY_OPT | RT_TX, NULL},
+
+    /* follow-up items */
+    {"GET", "/v1/follow-ups", follow_ups_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_FOLLOW_UPS},
+    {"POST", "/v1/follow-ups", follow_ups_create, ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/follow-ups/{id}", follow_ups_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
+    {"PATCH", "/v1/follow-ups/{id}", follow_ups_update, ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
+    {"DELETE", "/v1/follow-ups/{id}", follow_ups_archive, ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_TX, NULL},
+    {"POST", "/v1/follow-ups/{id}/restore", follow_ups_restore, ROLES(SALES | MANAGER | OFFICE | ADMIN),
+     RT_BODY_OPT | RT_TX, NULL},
+    {"POST", "/v1/follow-ups/{id}/start", follow_ups_start, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN),
+     RT_BODY_OPT | RT_TX, NULL},
+    {"POST", "/v1/follow-ups/{id}/complete", follow_ups_complete, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN),
+     RT_BODY | RT_TX, NULL},
+    {"POST", "/v1/follow-ups/{id}/verify", follow_ups_verify, ROLES(SALES | MANAGER | OFFICE | ADMIN),
+     RT_BODY_OPT | RT_TX, NULL},
+    {"POST", "/v1/follow-ups/{id}/reopen", follow_ups_reopen, ROLES(SALES | MANAGER | OFFICE | ADMIN),
+     RT_BODY_OPT | RT_TX, NULL},
+
+    /* events */
+    {"GET", "/v1/events", events_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_EVENTS},
+    {"POST", "/v1/events", events_create, ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/events/{id}", events_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
+    {"PATCH", "/v1/events/{id}", events_update, ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
+    {"DELETE", "/v1/events/{id}", events_archive, ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_TX, NULL},
+    {"POST", "/v1/events/{id}/restore", events_restore, ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_BODY_OPT | RT_TX,
+     NULL},
+    {"PUT", "/v1/events/{id}/customers/{customer_id}", events_customer_put, ROLES(SALES | MANAGER | OFFICE | ADMIN),
+     RT_BODY | RT_TX, NULL},
+    {"DELETE", "/v1/events/{id}/customers/{customer_id}", events_customer_delete,
+     ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_TX, NULL},
+
+    /* cadence policy and reports */
+    {"GET", "/v1/policies/cadence", policies_cadence_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
+    {"PUT", "/v1/policies/cadence", policies_cadence_put, ROLES(MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/reports/overdue", reports_overdue, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0, Q_OVERDUE},
+    {"GET", "/v1/reports/visit-completion", reports_visit_completion, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0,
+     Q_COMPLETION},
 
     /* audit */
     {"GET", "/v1/audit", audit_list, ROLES(OFFICE | ADMIN), 0, Q_AUDIT},

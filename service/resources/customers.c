@@ -147,6 +147,25 @@ int customer_check_visible(struct request *r, const char *id, bool lock)
     return visible;
 }
 
+int customer_ref_check(struct request *r, const char *field, const char *id, bool lock, struct verrs *v)
+{
+    if (!uuid_valid(id)) {
+        verr_add(v, field, "no such customer");
+        return 0;
+    }
+    const char *params[] = {id, scope_owner(r)};
+    PGresult *res = db_exec(r, lock ? "cust_visible_lock" : "cust_visible",
+                            lock ? "SELECT 1 FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE"
+                                 : "SELECT 1 FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2)",
+                            2, params);
+    if (!res)
+        return -1;
+    if (PQntuples(res) != 1)
+        verr_add(v, field, "no such customer");
+    PQclear(res);
+    return 0;
+}
+
 /* Loads the customer the path names, in scope, locked for the transaction.
  * NULL after answering (404 / 503). */
 static PGresult *customer_lock(struct request *r)
@@ -637,6 +656,15 @@ int customers_return(struct request *r)
     }
     field_values_free(&fv);
     return r->status;
+}
+
+/* The owner (or a manager) confirms the file is current: last_reviewed_at
+ * restarts the review cadence. Allowed in any record status. */
+int customers_review(struct request *r)
+{
+    if (body_reject_fields(r, NULL) != 0)
+        return r->status;
+    return customer_review(r, "review", RECORD_STATUS, "last_reviewed_at = now()", 0, NULL);
 }
 
 int customers_history(struct request *r)

@@ -4,6 +4,8 @@
 
 #include "http/request.h"
 
+struct verrs;
+
 int customers_list(struct request *r);
 int customers_get(struct request *r);
 int customers_create(struct request *r);
@@ -13,11 +15,20 @@ int customers_restore(struct request *r);
 int customers_submit(struct request *r);
 int customers_approve(struct request *r);
 int customers_return(struct request *r);
+int customers_review(struct request *r);
 int customers_history(struct request *r);
 
 /* Whether the customer named by id exists and the principal may see it
  * (sales: owns it). With lock, the row is locked FOR UPDATE. Returns 1
  * visible, 0 after answering 404, -1 after answering an error. */
 int customer_check_visible(struct request *r, const char *id, bool lock) WUR;
+
+/* For a customer named in a request body (field, e.g. "customer_id"): adds
+ * "<field>: no such customer" to v when id is not a customer the principal
+ * may see — the same message whether it is missing or out of scope. With
+ * lock, the row is locked FOR UPDATE (lock the customer before writing
+ * anything that hangs off it: the order that keeps writers deadlock-free).
+ * Returns 0 (check v), or -1 after answering an error (503). */
+int customer_ref_check(struct request *r, const char *field, const char *id, bool lock, struct verrs *v) WUR;
 
 #endif

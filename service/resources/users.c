@@ -561,3 +561,20 @@ out:
     PQfinish(pg);
     return rc;
 }
+
+int users_check_active(struct request *r, const char *field, const char *ids_json, struct verrs *v)
+{
+    if (!ids_json)
+        return 0;
+    const char *params[] = {ids_json};
+    PGresult *res = db_exec(r, "users_check_active",
+                            "SELECT count(*) = jsonb_array_length($1::jsonb) FROM users "
+                            "WHERE active AND id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)",
+                            1, params);
+    if (!res)
+        return -1;
+    if (PQgetvalue(res, 0, 0)[0] != 't')
+        verr_add(v, field, "must name active users");
+    PQclear(res);
+    return 0;
+}

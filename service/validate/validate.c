@@ -222,6 +222,81 @@ bool valid_timestamp(const char *s)
     return false;
 }
 
+int timestamp_epoch(const char *s, long long *out)
+{
+    struct tm tm;
+    char date[11];
+    if (!valid_timestamp(s))
+        return -1;
+    memcpy(date, s, 10);
+    date[10] = '\0';
+    if (!parse_date(date, &tm))
+        return -1;
+    tm.tm_hour = atoi(s + 11);
+    tm.tm_min = atoi(s + 14);
+    tm.tm_sec = atoi(s + 17);
+    long long t = (long long)timegm(&tm);
+    const char *p = s + 19;
+    if (*p == '.')
+        for (p++; isdigit((unsigned char)*p); p++)
+            ;
+    if (*p == '+' || *p == '-') {
+        long long off = atoi(p + 1) * 3600LL + atoi(p + 4) * 60LL;
+        t += *p == '+' ? -off : off;
+    }
+    *out = t;
+    return 0;
+}
+
+/* FT_UUID_LIST and FT_TEXT_LIST: returns the canonical JSON array text, or NULL after adding an error. */
+static char *check_list(const struct field_spec *s, const json_t *v, struct verrs *errs)
+{
+    bool ids = s->type == FT_UUID_LIST;
+    if (!json_is_array(v) || json_array_size(v) > (size_t)s->max_len) {
+        verr_add(errs, s->name, "must be an array of at most %d %s", s->max_len, ids ? "ids" : "strings");
+        return NULL;
+    }
+    json_t *out = json_array();
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item)
+    {
+        const char *str = json_is_string(item) ? json_string_value(item) : NULL;
+        if (str && strlen(str) != json_string_length(item))
+            str = NULL;
+        char *val = NULL;
+        if (str) {
+            while (*str && isspace((unsigned char)*str))
+                str++;
+            size_t len = strlen(str);
+            while (len && isspace((unsigned char)str[len - 1]))
+                len--;
+            val = xstrndup(str, len);
+        }
+        bool ok = val && *val && (ids ? uuid_valid(val) : utf8_chars(val) <= 100);
+        if (ok && ids) {
+            for (char *p = val; *p; p++)
+                *p = (char)tolower((unsigned char)*p);
+            size_t j;
+            json_t *seen;
+            json_array_foreach(out, j, seen) ok &= strcmp(json_string_value(seen), val) != 0;
+        }
+        if (!ok) {
+            free(val);
+            json_decref(out);
+            verr_add(errs, s->name, "%s", ids ? "must contain distinct ids" : "must contain strings of 1 to 100 characters");
+            return NULL;
+        }
+        json_array_append_new(out, json_string(val));
+        free(val);
+    }
+    char *text = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    if (!text)
+        verr_add(errs, s->name, "cannot be encoded");
+    return text;
+}
+
 static const char *needs_text_keys[] = {"typical_quantities", "quality_requirements", "delivery_expectations",
                                         "fabric_composition", "weaving_process", "colour_fastness"};
 
@@ -276,6 +351,18 @@ static char *check_value(const struct field_spec *s, const json_t *v, struct ver
             return NULL;
         }
         return xstrdup(json_is_true(v) ? "true" : "false");
+    }
+    if (s->type == FT_UUID_LIST || s->type == FT_TEXT_LIST)
+        return check_list(s, v, errs);
+    if (s->type == FT_INT || s->type == FT_POS_INT) {
+        long long min = s->type == FT_POS_INT;
+        if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > s->max_len) {
+            verr_add(errs, s->name, "must be an integer from %lld to %d", min, s->max_len);
+            return NULL;
+        }
+        char buf[24];
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+        return xstrdup(buf);
     }
     if (s->type == FT_NEEDS) {
         int before = errs->n;
@@ -359,8 +446,23 @@ static char *check_value(const struct field_spec *s, const json_t *v, struct ver
         val = xstrdup(json_string_value(v));
         msg = utf8_chars(val) < 12 || utf8_chars(val) > 256 ? "must be 12 to 256 characters" : NULL;
         break;
+    case FT_TIMESTAMP:
+        msg = valid_timestamp(val) ? NULL : "must be an RFC 3339 timestamp with offset, e.g. 2026-11-23T08:00:00Z";
+        break;
+    case FT_PAST_TIMESTAMP: {
+        long long t;
+        if (timestamp_epoch(val, &t) != 0)
+            msg = "must be an RFC 3339 timestamp with offset, e.g. 2026-11-23T08:00:00Z";
+        else if (t > (long long)time(NULL) + 300)
+            msg = "must not be in the future";
+        break;
+    }
     case FT_BOOL:
     case FT_NEEDS:
+    case FT_UUID_LIST:
+    case FT_TEXT_LIST:
+    case FT_INT:
+    case FT_POS_INT:
         break;
     }
     if (msg) {

@@ -25,6 +25,12 @@ enum field_type {
     FT_USERNAME,
     FT_PASSWORD, /* 12..256 characters */
     FT_NEEDS,    /* customers' business_needs object */
+    FT_TIMESTAMP,      /* RFC 3339 with offset */
+    FT_PAST_TIMESTAMP, /* RFC 3339 with offset, at most 5 minutes ahead of now */
+    FT_UUID_LIST,      /* JSON array of at most max_len distinct ids; value is JSON array text (lower case) */
+    FT_TEXT_LIST,      /* JSON array of at most max_len strings of 1..100 characters; value is JSON array text */
+    FT_INT,            /* JSON integer 0..max_len; value is its decimal text */
+    FT_POS_INT,        /* JSON integer 1..max_len */
 };
 
 enum field_flags {
@@ -78,6 +84,8 @@ bool valid_money(const char *s);
 bool valid_tax_id(const char *s);
 bool valid_username(const char *s);
 bool valid_timestamp(const char *s); /* RFC 3339 with offset */
+/* Seconds since the epoch of a valid RFC 3339 timestamp (fraction dropped). 0 / -1. */
+int timestamp_epoch(const char *s, long long *out) WUR;
 bool valid_utf8(const char *s, size_t len);
 size_t utf8_chars(const char *s);
 
