@@ -59,6 +59,16 @@ static const char *const customer_read_only[] = {
 
 /* ---- SQL ---- */
 
+/* Contact cadence, computed in the same query as the document from the
+ * tier's policy row p (see CUSTOMER_FROM) with the SQL functions of
+ * migration 0004: due = business-time date of the last contact / visit /
+ * review (else first contact, else creation) + the tier's interval in
+ * months; none for archived or lost customers or a tier without interval.
+ * reports.c computes the overdue worklist with the same expressions. */
+#define DUE_CONTACT CUSTOMER_DUE_CONTACT
+#define DUE_VISIT CUSTOMER_DUE_VISIT
+#define DUE_REVIEW CUSTOMER_DUE_REVIEW
+
 /* The customer document: key, SQL expression (alias c), rendering. The
  * select list and the renderer both come from this one list; version stays
  * last (its column feeds the ETag). */
@@ -94,6 +104,14 @@ static const char *const customer_read_only[] = {
     X("payment_standing", "c.payment_standing", RK_STRING)                                                    \
     X("credit_reviewed_at", "c.credit_reviewed_at", RK_STRING)                                               \
     X("external_code", "c.external_code", RK_STRING)                                                          \
+    X("last_contact_at", "c.last_contact_at", RK_TIMESTAMP)                                                   \
+    X("next_contact_due", DUE_CONTACT, RK_STRING)                                                             \
+    X("contact_status", "crm_cadence_status(" DUE_CONTACT ", p.due_soon_days)", RK_STRING)                    \
+    X("last_visit_at", "c.last_visit_at", RK_TIMESTAMP)                                                       \
+    X("next_visit_due", DUE_VISIT, RK_STRING)                                                                 \
+    X("visit_status", "crm_cadence_status(" DUE_VISIT ", p.due_soon_days)", RK_STRING)                        \
+    X("next_review_due", DUE_REVIEW, RK_STRING)                                                               \
+    X("review_status", "crm_cadence_status(" DUE_REVIEW ", p.due_soon_days)", RK_STRING)                      \
     X("archived", "c.archived_at IS NOT NULL", RK_BOOL)                                                       \
     X("archived_at", "c.archived_at", RK_TIMESTAMP)                                                           \
     X("created_at", "c.created_at", RK_TIMESTAMP)                                                             \
@@ -106,15 +124,19 @@ static const struct render_col customer_render[] = {CUSTOMER_FIELDS(RENDER_COL)}
 /* The select list: every field, then whatever the query adds after it. */
 #define CUSTOMER_SELECT CUSTOMER_FIELDS(RENDER_SQL)
 
+/* Updates go through a CTE named c, so the document can be selected from
+ * the new row joined to its tier's policy (customer_apply closes it). */
+#define CUSTOMER_UPDATE "WITH c AS (UPDATE customers c SET "
+
 /* $1 id, $2 owner scope (NULL = all) */
 #define SQL_CUSTOMER_GET                                                                                      \
-    "SELECT " CUSTOMER_SELECT "1 FROM customers c WHERE c.id = $1 AND ($2::uuid IS NULL OR c.owner_id = $2)"
+    "SELECT " CUSTOMER_SELECT "1 FROM " CUSTOMER_FROM " WHERE c.id = $1 AND ($2::uuid IS NULL OR c.owner_id = $2)"
 /* After the fields: owner_id, archived, record_status, tier_override_reason, tier_override, row snapshot */
 enum { LOCK_OWNER = CUST_NCOLS, LOCK_ARCHIVED, LOCK_RECORD_STATUS, LOCK_OVERRIDE_REASON, LOCK_OVERRIDE, LOCK_ROW };
 #define SQL_CUSTOMER_LOCK                                                                                     \
     "SELECT " CUSTOMER_SELECT "c.owner_id, c.archived_at IS NOT NULL, c.record_status, "                      \
-    "c.tier_override_reason, c.tier_override, to_jsonb(c) FROM customers c "                                   \
-    "WHERE c.id = $1 AND ($2::uuid IS NULL OR c.owner_id = $2) FOR UPDATE"
+    "c.tier_override_reason, c.tier_override, to_jsonb(c) FROM " CUSTOMER_FROM                             \
+    " WHERE c.id = $1 AND ($2::uuid IS NULL OR c.owner_id = $2) FOR UPDATE OF c"
 #define SQL_OWNER_CHECK "SELECT role, active FROM users WHERE id = $1"
 #define SQL_OWNER_HISTORY                                                                                     \
     "INSERT INTO customer_owner_history (customer_id, old_owner_id, new_owner_id, changed_by) "              \
@@ -272,7 +294,8 @@ int customers_list(struct request *r)
     if (list_page_init_sorted(r, &page, "customers", customer_sorts[si].name, 2) != 0)
         goto out;
 
-    sbuf_printf(&b.sql, "SELECT " CUSTOMER_SELECT "%s, c.id FROM customers c WHERE true", customer_sorts[si].key_expr);
+    sbuf_printf(&b.sql, "SELECT " CUSTOMER_SELECT "%s, c.id FROM " CUSTOMER_FROM " WHERE true",
+                customer_sorts[si].key_expr);
     if (!include_archived)
         sbuf_puts(&b.sql, " AND c.archived_at IS NULL");
     else
@@ -392,7 +415,7 @@ int customers_create(struct request *r)
     }
 
     unsigned long mask = 0;
-    sbuf_puts(&b.sql, "WITH ins AS (INSERT INTO customers AS c (");
+    sbuf_puts(&b.sql, "WITH c AS (INSERT INTO customers AS c (");
     for (int i = 0; i < fv.n; i++) {
         if (strcmp(fv.f[i].spec->name, "owner_id") == 0)
             continue;
@@ -408,10 +431,10 @@ int customers_create(struct request *r)
     int p_role = sqlb_bind(&b, role_name(r->principal.role));
     int p_req = sqlb_bind(&b, r->request_id);
     sbuf_printf(&b.sql,
-                "$%d::uuid, $%d::uuid) RETURNING " CUSTOMER_SELECT "to_jsonb(c) AS snapshot), "
+                "$%d::uuid, $%d::uuid) RETURNING c.*), "
                 "aud AS (INSERT INTO audit_log (actor_id, actor_role, action, entity, entity_id, customer_id, after, "
-                "request_id) SELECT $%d::uuid, $%d, 'create', 'customer', ins.id::text, ins.id, ins.snapshot, $%d "
-                "FROM ins) SELECT * FROM ins",
+                "request_id) SELECT $%d::uuid, $%d, 'create', 'customer', c.id::text, c.id, to_jsonb(c), $%d "
+                "FROM c) SELECT " CUSTOMER_SELECT "1 FROM c" CUSTOMER_JOIN_POLICY,
                 p_owner, p_actor, p_actor, p_role, p_req);
     snprintf(name, sizeof name, "cust_ins_%lx", mask);
     res = db_exec(r, name, b.sql.data, b.n, b.params);
@@ -428,14 +451,15 @@ out:
     return r->status;
 }
 
-/* Runs "UPDATE customers c SET <set> ..." for the customer the path names,
+/* Runs CUSTOMER_UPDATE "<set> ..." for the customer the path names,
  * returning the document fields and the new row snapshot, and records the
  * audit row (before = the locked row's snapshot). */
 static PGresult *customer_apply(struct request *r, struct sqlb *b, const char *action, const PGresult *cur)
 {
     const char *id = request_param(r, 0);
     sbuf_printf(&b->sql,
-                "updated_at = now(), version = c.version + 1 WHERE c.id = $%d RETURNING " CUSTOMER_SELECT "to_jsonb(c)",
+                "updated_at = now(), version = c.version + 1 WHERE c.id = $%d RETURNING c.*) "
+                "SELECT " CUSTOMER_SELECT "to_jsonb(c) FROM c" CUSTOMER_JOIN_POLICY,
                 sqlb_bind(b, id));
     PGresult *res = db_exec(r, NULL, b->sql.data, b->n, b->params);
     if (!res)
@@ -484,7 +508,7 @@ int customers_update(struct request *r)
         reply_customer(r, 200, cur);
         goto out;
     }
-    sbuf_puts(&b.sql, "UPDATE customers c SET ");
+    sbuf_puts(&b.sql, CUSTOMER_UPDATE);
     for (int i = 0; i < fv.n; i++) {
         int p = sqlb_bind(&b, fv.f[i].value);
         if (fv.f[i].spec->type == FT_NEEDS) /* RFC 7396: merge member by member; a null member removes it */
@@ -534,7 +558,7 @@ int customers_archive(struct request *r)
         reply_empty(r, 204);
         goto out;
     }
-    sbuf_puts(&b.sql, "UPDATE customers c SET archived_at = now(), ");
+    sbuf_puts(&b.sql, CUSTOMER_UPDATE "archived_at = now(), ");
     if (!(res = customer_apply(r, &b, "archive", cur)))
         goto out;
     reply_empty(r, 204);
@@ -559,7 +583,7 @@ int customers_restore(struct request *r)
         problem_state(r, "restore", "not archived");
         goto out;
     }
-    sbuf_puts(&b.sql, "UPDATE customers c SET archived_at = NULL, ");
+    sbuf_puts(&b.sql, CUSTOMER_UPDATE "archived_at = NULL, ");
     if (!(res = customer_apply(r, &b, "restore", cur)))
         goto out;
     reply_customer(r, 200, res);
@@ -601,7 +625,7 @@ static int customer_review(struct request *r, const char *action, const char *co
     if (binds & REVIEW_REASON)
         sqlb_bind(&b, reason);
     /* set is one of the constant fragments of the actions below. */
-    sbuf_puts(&b.sql, "UPDATE customers c SET ");
+    sbuf_puts(&b.sql, CUSTOMER_UPDATE);
     sbuf_puts(&b.sql, set);
     sbuf_puts(&b.sql, ", ");
     if (!(res = customer_apply(r, &b, action, cur)))

@@ -31,4 +31,20 @@ int customer_check_visible(struct request *r, const char *id, bool lock) WUR;
  * Returns 0 (check v), or -1 after answering an error (503). */
 int customer_ref_check(struct request *r, const char *field, const char *id, bool lock, struct verrs *v) WUR;
 
+/* SQL shared with the reports: a customer row c joined to its tier's
+ * cadence policy p, and the next due date of each cadence (NULL when it
+ * does not apply: archived or lost customer, or no interval for the tier).
+ * The functions are in sql/migrations/0004_interactions_visits.sql. */
+#define CUSTOMER_JOIN_POLICY " LEFT JOIN cadence_policies p ON p.tier = coalesce(c.tier_override, c.tier)"
+#define CUSTOMER_FROM "customers c" CUSTOMER_JOIN_POLICY
+#define CUSTOMER_CADENCE_APPLIES "c.archived_at IS NULL AND c.status <> 'lost'"
+#define CUSTOMER_DUE_CONTACT                                                                                  \
+    "crm_customer_due(" CUSTOMER_CADENCE_APPLIES                                                              \
+    ", c.last_contact_at, c.first_contact_at, c.created_at, p.contact_interval_months)"
+#define CUSTOMER_DUE_VISIT                                                                                    \
+    "crm_customer_due(" CUSTOMER_CADENCE_APPLIES                                                              \
+    ", c.last_visit_at, c.first_contact_at, c.created_at, p.visit_interval_months)"
+#define CUSTOMER_DUE_REVIEW                                                                                   \
+    "crm_customer_due(" CUSTOMER_CADENCE_APPLIES ", c.last_reviewed_at, NULL, c.created_at, p.review_interval_months)"
+
 #endif
