@@ -342,6 +342,12 @@ static const struct field_spec SPECS[] = {
     {"founded_on", "founded_on", FT_PAST_DATE, 0, NULL, ROLES_ALL, 0},
     {"website", "website", FT_URL, 0, NULL, ROLES_ALL, 0},
     {"tax_id", "tax_id", FT_TAX_ID, 0, NULL, ROLES_ALL, FF_REQUIRED},
+    {"occurred_at", "occurred_at", FT_PAST_TIMESTAMP, 0, NULL, ROLES_ALL, 0},
+    {"starts_at", "starts_at", FT_TIMESTAMP, 0, NULL, ROLES_ALL, 0},
+    {"participants", "participants", FT_UUID_LIST, 3, NULL, ROLES_ALL, 0},
+    {"names", "names", FT_TEXT_LIST, 2, NULL, ROLES_ALL, 0},
+    {"soon", "soon", FT_INT, 90, NULL, ROLES_ALL, 0},
+    {"months", "months", FT_POS_INT, 60, NULL, ROLES_ALL, 0},
     {NULL, NULL, FT_TEXT, 0, NULL, 0, 0},
 };
 
@@ -701,6 +707,97 @@ static void test_fields_enum_bool_uuid_password(void **state)
     expect_only_error(&c, "email", "email address");
 }
 
+static void test_timestamp_epoch(void **state)
+{
+    (void)state;
+    long long t;
+    assert_int_equal(timestamp_epoch("1970-01-01T00:00:00Z", &t), 0);
+    assert_true(t == 0);
+    assert_int_equal(timestamp_epoch("2026-11-23T08:00:00+08:00", &t), 0);
+    assert_true(t == 1795392000LL); /* 2026-11-23T00:00:00Z */
+    assert_int_equal(timestamp_epoch("2026-11-22T19:00:00.999-05:00", &t), 0);
+    assert_true(t == 1795392000LL);
+    assert_int_equal(timestamp_epoch("2028-02-29T00:00:00Z", &t), 0);
+    assert_true(t == 1835395200LL);
+    assert_int_equal(timestamp_epoch("2026-11-23", &t), -1);
+    assert_int_equal(timestamp_epoch("2026-02-30T00:00:00Z", &t), -1);
+}
+
+static void test_fields_timestamps_lists_integers(void **state)
+{
+    (void)state;
+    struct collected c;
+    bool present;
+    collect(&c, "{\"occurred_at\":\"2026-01-31T20:00:00+08:00\",\"starts_at\":\"2999-01-01T00:00:00Z\"}",
+            ROLE_SALES, false);
+    expect_ok(&c);
+    assert_string_equal(field_value(&c.fv, "occurred_at", &present), "2026-01-31T20:00:00+08:00");
+    field_values_free(&c.fv);
+    collect(&c, "{\"occurred_at\":\"2999-01-01T00:00:00Z\"}", ROLE_SALES, false);
+    expect_only_error(&c, "occurred_at", "must not be in the future");
+    collect(&c, "{\"occurred_at\":\"2026-01-31 20:00\"}", ROLE_SALES, false);
+    expect_only_error(&c, "occurred_at", "RFC 3339");
+    collect(&c, "{\"starts_at\":\"2026-01-31T20:00:00\"}", ROLE_SALES, false);
+    expect_only_error(&c, "starts_at", "RFC 3339");
+
+    /* Id lists: canonical lower-case JSON, distinct, bounded. */
+    collect(&c, "{\"participants\":[\"3F2B8C1E-9A4D-4C5E-8F6A-1B2C3D4E5F60\"]}", ROLE_SALES, false);
+    expect_ok(&c);
+    assert_string_equal(field_value(&c.fv, "participants", &present), "[\"3f2b8c1e-9a4d-4c5e-8f6a-1b2c3d4e5f60\"]");
+    field_values_free(&c.fv);
+    collect(&c, "{\"participants\":[]}", ROLE_SALES, false);
+    expect_ok(&c);
+    assert_string_equal(field_value(&c.fv, "participants", &present), "[]");
+    field_values_free(&c.fv);
+    collect(&c,
+            "{\"participants\":[\"3f2b8c1e-9a4d-4c5e-8f6a-1b2c3d4e5f60\",\"3F2B8C1E-9A4D-4C5E-8F6A-1B2C3D4E5F60\"]}",
+            ROLE_SALES, false);
+    expect_only_error(&c, "participants", "distinct ids");
+    collect(&c, "{\"participants\":[\"nope\"]}", ROLE_SALES, false);
+    expect_only_error(&c, "participants", "distinct ids");
+    collect(&c, "{\"participants\":[1]}", ROLE_SALES, false);
+    expect_only_error(&c, "participants", "distinct ids");
+    collect(&c, "{\"participants\":\"3f2b8c1e-9a4d-4c5e-8f6a-1b2c3d4e5f60\"}", ROLE_SALES, false);
+    expect_only_error(&c, "participants", "at most 3 ids");
+    collect(&c,
+            "{\"participants\":[\"00000000-0000-0000-0000-000000000001\",\"00000000-0000-0000-0000-000000000002\","
+            "\"00000000-0000-0000-0000-000000000003\",\"00000000-0000-0000-0000-000000000004\"]}",
+            ROLE_SALES, false);
+    expect_only_error(&c, "participants", "at most 3 ids");
+
+    /* Text lists: trimmed, 1..100 characters each. */
+    collect(&c, "{\"names\":[\" 王经理 \",\"李工\"]}", ROLE_SALES, false);
+    expect_ok(&c);
+    assert_string_equal(field_value(&c.fv, "names", &present), "[\"王经理\",\"李工\"]");
+    field_values_free(&c.fv);
+    collect(&c, "{\"names\":[\"  \"]}", ROLE_SALES, false);
+    expect_only_error(&c, "names", "1 to 100 characters");
+    collect(&c, "{\"names\":[\"a\",\"b\",\"c\"]}", ROLE_SALES, false);
+    expect_only_error(&c, "names", "at most 2 strings");
+
+    /* Integers: JSON integers in range, never strings or fractions. */
+    collect(&c, "{\"soon\":0,\"months\":60}", ROLE_SALES, false);
+    expect_ok(&c);
+    assert_string_equal(field_value(&c.fv, "soon", &present), "0");
+    assert_string_equal(field_value(&c.fv, "months", &present), "60");
+    field_values_free(&c.fv);
+    collect(&c, "{\"months\":0}", ROLE_SALES, false);
+    expect_only_error(&c, "months", "from 1 to 60");
+    collect(&c, "{\"soon\":91}", ROLE_SALES, false);
+    expect_only_error(&c, "soon", "from 0 to 90");
+    collect(&c, "{\"soon\":-1}", ROLE_SALES, false);
+    expect_only_error(&c, "soon", "from 0 to 90");
+    collect(&c, "{\"soon\":1.5}", ROLE_SALES, false);
+    expect_only_error(&c, "soon", "integer");
+    collect(&c, "{\"soon\":\"7\"}", ROLE_SALES, false);
+    expect_only_error(&c, "soon", "integer");
+    collect(&c, "{\"months\":null}", ROLE_SALES, false);
+    expect_ok(&c);
+    assert_null(field_value(&c.fv, "months", &present));
+    assert_true(present);
+    field_values_free(&c.fv);
+}
+
 static void test_fields_business_needs(void **state)
 {
     (void)state;
@@ -915,6 +1012,8 @@ int main(void)
         cmocka_unit_test(test_fields_empty_optional_clears),
         cmocka_unit_test(test_fields_enum_bool_uuid_password),
         cmocka_unit_test(test_fields_business_needs),
+        cmocka_unit_test(test_timestamp_epoch),
+        cmocka_unit_test(test_fields_timestamps_lists_integers),
         cmocka_unit_test(test_fields_all_errors_collected),
         cmocka_unit_test(test_fields_error_cap),
     };
