@@ -90,7 +90,9 @@ CREATE TABLE interactions (
     updated_at        timestamptz NOT NULL DEFAULT now(),
     version           integer NOT NULL DEFAULT 1,
     -- The contact must belong to the interaction's customer.
-    CONSTRAINT interactions_contact_fkey FOREIGN KEY (contact_id, customer_id) REFERENCES contacts (id, customer_id)
+    CONSTRAINT interactions_contact_fkey FOREIGN KEY (contact_id, customer_id) REFERENCES contacts (id, customer_id),
+    -- A due date belongs to a next action.
+    CONSTRAINT interactions_next_action_due CHECK (next_action_due IS NULL OR next_action IS NOT NULL)
 );
 CREATE INDEX interactions_customer_idx ON interactions (customer_id, occurred_at DESC, id DESC);
 CREATE INDEX interactions_occurred_idx ON interactions (occurred_at DESC, id DESC);
