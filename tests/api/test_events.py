@@ -6,6 +6,7 @@ their own customers. Every JSON response is validated against the spec by the `a
 tests assert on the bodies as well.
 """
 
+import threading
 import uuid
 
 import pytest
@@ -506,6 +507,29 @@ def test_attendance_delete_withdraws_and_keeps_history(api, users, make_event, m
     r = put(api, users["manager"], e["id"], a["id"], {"invited": True})
     assert r.status_code == 200 and r.json()["customers"][0]["invited"] is True
     assert r.json()["customers"][0]["feedback"] == "很好" and r.json()["invited_count"] == 2
+
+
+def test_concurrent_attendance_changes_serialise_on_the_event(api, users, make_event, make_customer, db):
+    customers = [make_customer() for _ in range(6)]
+    e = make_event(invite=customers[:3])
+    results = [None] * len(customers)
+    barrier = threading.Barrier(len(customers))
+
+    def worker(i):
+        a = type(api)(api.server)
+        barrier.wait()
+        results[i] = a.call("PUT", apath(e["id"], customers[i]["id"]), users["manager"], json_body={"attended": True})
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(customers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in results] == [200] * len(customers), [r.text for r in results]
+    assert sorted(r.json()["version"] for r in results) == list(range(2, 2 + len(customers)))
+    final = api.get(epath(e["id"]), users["manager"]).json()
+    assert (final["invited_count"], final["attended_count"], final["version"]) == (6, 6, 7)
+    assert db(f"SELECT count(*) FROM audit_log WHERE entity_id = '{e['id']}' AND action = 'attendance'") == "6"
 
 
 # ---------------------------------------------------------------- ETag / If-Match
