@@ -202,6 +202,8 @@ CREATE TABLE events (
     version      integer NOT NULL DEFAULT 1
 );
 CREATE INDEX events_date_idx ON events (event_date DESC, id DESC);
+-- A sales rep's events are those they organise (or with one of their customers on them).
+CREATE INDEX events_organizer_idx ON events (organizer_id);
 
 -- Invited and attending customers of an event, with each one's feedback.
 CREATE TABLE event_customers (
@@ -212,7 +214,9 @@ CREATE TABLE event_customers (
     feedback    text CHECK (length(feedback) <= 5000),
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (event_id, customer_id)
+    PRIMARY KEY (event_id, customer_id),
+    -- A customer who attended was invited.
+    CONSTRAINT event_customers_attended_invited CHECK (invited OR NOT attended)
 );
 CREATE INDEX event_customers_customer_idx ON event_customers (customer_id, event_id);
 
