@@ -351,7 +351,10 @@ int visit_plans_get(struct request *r)
     }
     if (audit_read(r, "visit_plan", PQgetvalue(res, 0, PLAN_ID_COL), PQgetvalue(res, 0, PLAN_CUSTOMER_COL)) != 0)
         goto out;
-    if (request_etag_matches(r, PQgetvalue(res, 0, PLAN_VERSION_COL))) {
+    /* A plan turns missed without a new version: never 304 then (a client
+     * may hold the copy from before its date passed). */
+    if (strcmp(PQgetvalue(res, 0, PLAN_STATUS_COL), "missed") != 0 &&
+        request_etag_matches(r, PQgetvalue(res, 0, PLAN_VERSION_COL))) {
         reply_etag(r, PQgetvalue(res, 0, PLAN_VERSION_COL));
         reply_empty(r, 304);
     } else {

@@ -504,6 +504,14 @@ def test_etag_if_none_match_and_if_match(api, users, customer, make_plan, db):
     problem(api.patch(path, users["sales"], {"agenda": "z"}, headers={"If-Match": "garbage"}), 400)
 
 
+def test_missed_plan_never_answers_304(api, users, customer, make_plan, past):
+    p = make_plan(customer["id"])
+    assert api.get(ppath(p["id"]), users["sales"], headers={"If-None-Match": 'W/"1"'}).status_code == 304
+    past(p["id"])
+    r = api.get(ppath(p["id"]), users["sales"], headers={"If-None-Match": 'W/"1"'})
+    assert r.status_code == 200 and r.json()["status"] == "missed" and r.headers["ETag"] == 'W/"1"'
+
+
 # ---------------------------------------------------------------- list
 
 def test_list_filters(api, users, make_customer, make_plan, past, today):
