@@ -331,7 +331,8 @@ int visits_create(struct request *r)
     if (plan_id && !(plan = visit_plan_lock_completable(r, plan_id)))
         goto out;
 
-    /* Columns in spec order, so the text depends only on which fields came. */
+    /* Columns in spec order, so the text depends only on which fields came;
+     * customer_id (visit_fields[1]) is the settled one, bound last. */
     unsigned mask = 0;
     sbuf_puts(&b.sql, "INSERT INTO visits AS v (");
     for (int i = 0; i < fv.n; i++) {
