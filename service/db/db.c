@@ -333,6 +333,7 @@ static const struct {
     {"customers_owner_id_fkey", "owner_id", "no such user"},
     {"contacts_one_primary", "is_primary", "this customer already has a primary contact"},
     {"users_username_key", "username", "this username is taken"},
+    {"visits_plan_id_key", "plan_id", "this plan already has a visit record (an archived one can be restored)"},
 };
 
 int db_problem(struct request *r, const PGresult *res)

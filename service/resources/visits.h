@@ -1,4 +1,6 @@
-/* Visit records, filed after a visit; filing one with plan_id completes the plan.
+/* /v1/visits: visit records, filed after a visit. Filing one with plan_id
+ * completes the plan (visit_plans.h); archiving it reopens the plan and
+ * restoring it completes the plan again. A plan has at most one record.
  * Handlers: see http/routes.c for roles and flags; each returns the status it sent. */
 #ifndef CRM_VISITS_H
 #define CRM_VISITS_H
