@@ -712,3 +712,18 @@ int customers_history(struct request *r)
     PQclear(res);
     return r->status;
 }
+
+int customer_check_live(struct request *r, const char *id)
+{
+    const char *params[] = {id};
+    PGresult *res = db_exec(r, "cust_live", "SELECT archived_at IS NULL FROM customers WHERE id = $1", 1, params);
+    if (!res)
+        return -1;
+    bool live = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (!live) {
+        problem_state(r, "create", "customer archived");
+        return -1;
+    }
+    return 0;
+}

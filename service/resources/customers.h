@@ -31,6 +31,11 @@ int customer_check_visible(struct request *r, const char *id, bool lock) WUR;
  * Returns 0 (check v), or -1 after answering an error (503). */
 int customer_ref_check(struct request *r, const char *field, const char *id, bool lock, struct verrs *v) WUR;
 
+/* Before creating a record for a customer already checked visible: an
+ * archived customer takes no new records. Returns 0, or -1 after answering
+ * 409 (state "customer archived") or an error. */
+int customer_check_live(struct request *r, const char *id) WUR;
+
 /* SQL shared with the reports: a customer row c joined to its tier's
  * cadence policy p, and the next due date of each cadence (NULL when it
  * does not apply: archived or lost customer, or no interval for the tier).

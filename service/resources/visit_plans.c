@@ -386,6 +386,8 @@ int visit_plans_create(struct request *r)
         problem_validation(r, &v);
         goto out;
     }
+    if (customer_check_live(r, customer_id) != 0)
+        goto out;
 
     /* Columns in spec order, so the text depends only on which fields came. */
     unsigned mask = 0;

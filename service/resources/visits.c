@@ -328,6 +328,8 @@ int visits_create(struct request *r)
         problem_validation(r, &v);
         goto out;
     }
+    if (customer_check_live(r, customer) != 0)
+        goto out;
     if (plan_id && !(plan = visit_plan_lock_completable(r, plan_id)))
         goto out;
 

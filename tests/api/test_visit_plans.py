@@ -630,3 +630,12 @@ def test_reads_are_audited(api, users, customer, make_plan, db):
     assert wait_for(lambda: db(sql) == "1")
     h = api.get(f"/v1/customers/{customer['id']}/history", users["sales"]).json()["items"]
     assert [(e["entity"], e["action"]) for e in h if e["entity_id"] == p["id"]] == [("visit_plan", "create")]
+
+
+def test_an_archived_customer_takes_no_new_plans(api, users, customer, today, db):
+    assert api.delete(f"/v1/customers/{customer['id']}", users["sales"]).status_code == 204
+    before = db("SELECT count(*) FROM visit_plans")
+    r = api.post("/v1/visit-plans", users["sales"], {"customer_id": customer["id"], "planned_date": today.isoformat(),
+                                                      "purpose": "回访"})
+    assert_state_conflict(r, "customer archived")
+    assert db("SELECT count(*) FROM visit_plans") == before

@@ -672,3 +672,11 @@ def test_changes_and_reads_are_audited(api, users, customer, make_visit, db):
     h = api.get(f"/v1/customers/{customer['id']}/history", users["sales"]).json()["items"]
     assert [(e["entity"], e["action"]) for e in h if e["entity_id"] == v["id"]] == \
         [("visit", "update"), ("visit", "create")]
+
+
+def test_an_archived_customer_takes_no_new_records(api, users, customer, db):
+    assert api.delete(f"/v1/customers/{customer['id']}", users["sales"]).status_code == 204
+    before = db("SELECT count(*) FROM visits")
+    r = api.post("/v1/visits", users["sales"], {"customer_id": customer["id"], "visited_at": ts(1)})
+    assert_state_conflict(r, "customer archived")
+    assert db("SELECT count(*) FROM visits") == before
