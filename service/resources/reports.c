@@ -17,13 +17,15 @@
 
 /* ---- query parameters ---- */
 
-/* The customer cadences. Every expression here must stay exactly what the
+/* The customer cadences (constant SQL fragments, the only text the handlers
+ * print into statements). Every expression must stay exactly what the
  * customer document computes (customers.c, next_*_due), so the worklist
  * agrees with every customer read:
  *   due  = crm_customer_due(applies, last, first contact, created, months)
  *   key  = the instant the customers_<kind>_due_idx index (0004) orders by */
 #define CUSTOMER_APPLIES "c.archived_at IS NULL AND c.status <> 'lost'"
-#define CUSTOMER_DUE(last, first) "crm_customer_due(" CUSTOMER_APPLIES ", " last ", " first ", c.created_at, pol.months)"
+#define CUSTOMER_DUE(last, first)                                                                             \
+    "crm_customer_due(" CUSTOMER_APPLIES ", " last ", " first ", c.created_at, pol.months)"
 #define DUE_KEY(last, first) "coalesce(" last ", " first "::timestamp AT TIME ZONE 'UTC', c.created_at)"
 
 static const struct overdue_kind {
@@ -66,10 +68,10 @@ static const struct render_col overdue_render[] = {OVERDUE_FIELDS(RENDER_COL)};
 #define OVERDUE_SELECT "SELECT " OVERDUE_FIELDS(RENDER_SQL) "o.due_date::text, o.sort_id::text FROM "
 #define OVERDUE_ORDER " ORDER BY o.due_date, o.sort_id LIMIT $1"
 
-/* Customer kinds, for one cadence (printf arguments: the policy column twice,
- * then the per-tier stream conditions, see overdue_customers_sql). The order
- * is (due date, id), but the due date is no index key; per effective tier,
- * the key index walks customers roughly in due-date order:
+/* Customer kinds: the policy of one cadence (printf argument: its column,
+ * twice); overdue_customers_sql appends the rest. The order is (due date,
+ * id), but the due date is no index key; per effective tier, the key index
+ * walks customers roughly in due-date order:
  *   cut: in each tier, the first $1 overdue customers in key order; once a
  *        tier has $1 of them, the top $1 overall are due no later than the
  *        latest of those. cut.d is the smallest such date (or yesterday).
@@ -85,8 +87,8 @@ static const struct render_col overdue_render[] = {OVERDUE_FIELDS(RENDER_COL)};
 /* Follow-up kind: open or in-progress items past their due date. */
 #define SQL_OVERDUE_FOLLOW_UPS                                                                                \
     "(SELECT 'follow_up'::text AS kind, c.id AS customer_id, c.name AS customer_name, c.owner_id, "           \
-    "coalesce(c.tier_override, c.tier) AS tier, NULL::timestamptz AS last_at, f.due_date, f.id AS follow_up_id, " \
-    "f.description, f.responsible_user_id, f.id AS sort_id "                                                   \
+    "coalesce(c.tier_override, c.tier) AS tier, NULL::timestamptz AS last_at, f.due_date, "                    \
+    "f.id AS follow_up_id, f.description, f.responsible_user_id, f.id AS sort_id "                            \
     "FROM follow_ups f JOIN customers c ON c.id = f.customer_id "                                              \
     "WHERE f.archived_at IS NULL AND f.status IN ('open', 'in_progress') AND f.due_date < crm_today()"
 
@@ -107,8 +109,9 @@ static const struct render_col completion_counts[] = {COMPLETION_COUNTS(RENDER_C
 static const struct render_col completion_owner[] = {COMPLETION_OWNER(RENDER_COL)};
 #define COMPLETION_NCOUNTS ((int)ARRAY_LEN(completion_counts))
 #define COMPLETION_NOWNER ((int)ARRAY_LEN(completion_owner))
-/* After the owner fields: the business time zone, the period's last day. */
-enum { COMPLETION_TZ = COMPLETION_NOWNER, COMPLETION_LAST_DAY };
+/* The counts follow owner_id and owner_name; after them come the business
+ * time zone and the period's last day. */
+enum { COMPLETION_FIRST_COUNT = 2, COMPLETION_TZ = COMPLETION_NOWNER, COMPLETION_LAST_DAY };
 
 /* $1 first day, $2 first day after the period; then the owner conditions.
  * Today is computed once (t), not per plan: the time zone conversion in
@@ -130,8 +133,8 @@ enum { COMPLETION_TZ = COMPLETION_NOWNER, COMPLETION_LAST_DAY };
 
 /* Parameter numbers of the optional conditions (0 = absent). */
 struct report_binds {
-    int scope;     /* a sales rep's own id */
-    int owner;     /* owner_id query parameter */
+    int scope;      /* a sales rep's own id */
+    int owner;      /* owner_id query parameter */
     int cursor_due; /* cursor: due date, then id */
     int cursor_id;
 };
@@ -174,7 +177,9 @@ static void overdue_customers_sql(struct sbuf *s, const struct overdue_kind *k, 
                 "LATERAL (SELECT max(f.due) AS d, count(*) AS n FROM (SELECT %s AS due ",
                 k->due);
     overdue_stream(s, k, p);
-    sbuf_printf(s, " AND %s < crm_due_key_hi(lim.last_due, pol.months) AND %s <= lim.last_due ORDER BY %s LIMIT $1) f) t) ",
+    sbuf_printf(s,
+                " AND %s < crm_due_key_hi(lim.last_due, pol.months) AND %s <= lim.last_due "
+                "ORDER BY %s LIMIT $1) f) t) ",
                 k->key, k->due, k->key);
     sbuf_printf(s,
                 OVERDUE_SELECT "(SELECT r.* FROM cut, pol, LATERAL (SELECT '%s'::text AS kind, c.id AS customer_id, "
@@ -302,7 +307,7 @@ int reports_visit_completion(struct request *r)
     sbuf_puts(&out, ",\"timezone\":");
     sbuf_json_string(&out, PQgetvalue(res, 0, COMPLETION_TZ), (size_t)PQgetlength(res, 0, COMPLETION_TZ));
     sbuf_puts(&out, ",\"overall\":");
-    render_row(&out, res, 0, 2, completion_counts, COMPLETION_NCOUNTS);
+    render_row(&out, res, 0, COMPLETION_FIRST_COUNT, completion_counts, COMPLETION_NCOUNTS);
     sbuf_puts(&out, ",\"owners\":[");
     for (int i = 1; i < rows; i++) {
         if (i > 1)
