@@ -253,3 +253,52 @@ CREATE TRIGGER interactions_last_contact AFTER INSERT OR UPDATE OF occurred_at, 
     ON interactions FOR EACH ROW EXECUTE FUNCTION customers_contacts_trigger();
 CREATE TRIGGER visits_last_contact AFTER INSERT OR UPDATE OF visited_at, archived_at, customer_id
     ON visits FOR EACH ROW EXECUTE FUNCTION customers_contacts_trigger();
+
+-- ==== reports: indexes for the overdue worklist ==============================
+-- GET /v1/reports/overdue sorts customers by their next due date (contact,
+-- visit or review). The due date itself cannot be indexed (it depends on the
+-- business time zone, a session setting, and on the editable cadence policy),
+-- so each cadence gets an index on an instant that orders customers like
+-- their due date does, within one effective tier: the last occurrence, else
+-- the first-contact date (as midnight UTC), else the creation time. Within a
+-- tier, due = local date of that key + the tier's months, so the report walks
+-- the index per tier from the most overdue end and only checks a handful of
+-- rows with crm_customer_due itself (which stays the only definition of the
+-- due date). Measured on 100,000 customers: the first page of 50 for all
+-- owners in about 1 ms of execution instead of 100-200 ms for computing every
+-- customer's due date (the time zone conversion dominates). owner_id last: a
+-- sales rep's worklist filters on the index entry. The price: writes to
+-- last_contact_at / last_visit_at (the interaction and visit triggers) are no
+-- longer HOT updates of customers.
+CREATE INDEX customers_contact_due_idx ON customers
+    (coalesce(tier_override, tier), coalesce(last_contact_at, first_contact_at::timestamp AT TIME ZONE 'UTC', created_at),
+     owner_id)
+    WHERE archived_at IS NULL AND status <> 'lost';
+CREATE INDEX customers_visit_due_idx ON customers
+    (coalesce(tier_override, tier), coalesce(last_visit_at, first_contact_at::timestamp AT TIME ZONE 'UTC', created_at),
+     owner_id)
+    WHERE archived_at IS NULL AND status <> 'lost';
+CREATE INDEX customers_review_due_idx ON customers
+    (coalesce(tier_override, tier), coalesce(last_reviewed_at, created_at), owner_id)
+    WHERE archived_at IS NULL AND status <> 'lost';
+-- The planner ignores expression statistics of partial indexes: without these
+-- it guesses 0.5 % of customers per tier and sorts whole tiers instead of
+-- walking the indexes above.
+CREATE STATISTICS customers_tier_effective_stats ON (coalesce(tier_override, tier)) FROM customers;
+
+-- Bounds on those index keys for a due date d and an interval of `months`,
+-- in any time zone (offsets within -12 h .. +14 h):
+-- a customer whose due date is >= d has a key >= crm_due_key_lo(d, months):
+-- its base date is at least d - months (month ends clamp, so never less);
+CREATE FUNCTION crm_due_key_lo(d date, months integer) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ((d - make_interval(months => months))::date - 1)::timestamp AT TIME ZONE 'UTC'
+$$;
+-- a customer whose due date is <= d has a key < crm_due_key_hi(d, months):
+-- its base date is at most d - months + 3 days (2026-01-31 + 1 month is
+-- 2026-02-28), and the local day ends at most 12 h after the UTC day.
+CREATE FUNCTION crm_due_key_hi(d date, months integer) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ((d - make_interval(months => months))::date + 5)::timestamp AT TIME ZONE 'UTC'
+$$;
+-- ---- end of reports section ----

@@ -22,6 +22,9 @@ TARGETS = {  # scenario: minimum ratio of service req/s to the pgbench ceiling
     "get": 0.45,
     "list": 0.35,
     "post": 0.75,
+    "overdue": 0.5,
+    "overdue_sales": 0.5,
+    "completion": 0.8,
 }
 GET_P99_MAX_MS = 15.0
 PEAK_RSS_MAX_MB = 48.0
@@ -29,6 +32,9 @@ LABELS = {
     "get": "GET /v1/customers/{id}",
     "list": "GET /v1/customers?limit=50",
     "post": "POST /v1/customers",
+    "overdue": "GET /v1/reports/overdue?kind=contact",
+    "overdue_sales": "… overdue as a sales rep (2,000)",
+    "completion": "GET /v1/reports/visit-completion",
 }
 
 
@@ -208,6 +214,7 @@ def cmd_report(raw, out_json):
                              _load(os.path.join(raw, f"{scen}.{kind}.client.json")))
 
         pool = _load(os.path.join(raw, f"{scen}.pool.json"), {})
+        connections = _load(os.path.join(raw, f"{scen}.meta.json"), {}).get("connections")
         errs = wrk["errors"]
         nerr = sum(errs.values())
         if nerr:
@@ -220,6 +227,7 @@ def cmd_report(raw, out_json):
         ok = ratio is not None and ratio >= target
         results["scenarios"][scen] = {
             "label": LABELS[scen],
+            "connections": connections,
             "service": wrk,
             "service_side": svc_log,
             "service_cpu": cpu("wrk"),
@@ -231,7 +239,7 @@ def cmd_report(raw, out_json):
             "pass": ok,
             "peak_rss_mb_after": _load(os.path.join(raw, f"{scen}.hwm.json"), {}).get("vm_hwm_mb"),
         }
-        rows.append((LABELS[scen], wrk["rps"], wrk["p50_ms"], wrk["p99_ms"], pg.get("tps"), ratio,
+        rows.append((LABELS[scen], connections, wrk["rps"], wrk["p50_ms"], wrk["p99_ms"], pg.get("tps"), ratio,
                      f">= {target:.2f}", "PASS" if ok else "MISS"))
         results["checks"].append({"check": f"{scen} ratio", "value": ratio, "target": f">= {target}", "pass": ok})
 
@@ -254,9 +262,9 @@ def cmd_report(raw, out_json):
         and len(results["scenarios"]) == len(TARGETS)
 
     # ---- the table ----
-    head = ("scenario", "svc req/s", "p50 ms", "p99 ms", "ceiling tps", "ratio", "target", "result")
-    table = [head] + [(r[0], _fmt(r[1], ".0f"), _fmt(r[2], ".2f"), _fmt(r[3], ".2f"), _fmt(r[4], ".0f"),
-                       _fmt(r[5], ".3f"), r[6], r[7]) for r in rows]
+    head = ("scenario", "conns", "svc req/s", "p50 ms", "p99 ms", "ceiling tps", "ratio", "target", "result")
+    table = [head] + [(r[0], _fmt(r[1], "d"), _fmt(r[2], ".0f"), _fmt(r[3], ".2f"), _fmt(r[4], ".2f"),
+                       _fmt(r[5], ".0f"), _fmt(r[6], ".3f"), r[7], r[8]) for r in rows]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
 
     def line(row):
@@ -265,7 +273,7 @@ def cmd_report(raw, out_json):
     print()
     svc = meta.get("service", {})
     print(f"crm-service load benchmark — {meta.get('date', '')}  ({meta.get('ncpu', '?')} cores, "
-          f"wrk -t2 -c32 -d{meta.get('duration_s', '?')}s, pgbench -M prepared -c 32 -j 2; "
+          f"wrk -t2 -d{meta.get('duration_s', '?')}s and pgbench -M prepared -j 2 with conns connections each; "
           f"CRM_THREADS={svc.get('CRM_THREADS')}, CRM_DB_POOL_SIZE={svc.get('CRM_DB_POOL_SIZE')})")
     print(line(table[0]))
     print("  ".join("-" * w for w in widths))
@@ -307,14 +315,14 @@ def cmd_report(raw, out_json):
     for scen, s in results["scenarios"].items():
         ss = s["service_side"] or {}
         w = s["service"]
-        print(f"  {scen}:")
+        print(f"  {scen} ({s['connections'] or '?'} connections):")
         print(f"    service  {w['rps']:8.0f} req/s  wrk p50/p99 {w['p50_ms']:.2f}/{w['p99_ms']:.2f} ms, in-service "
               f"(access log) p50/p99 {_fmt(ss.get('p50_ms'), '.2f')}/{_fmt(ss.get('p99_ms'), '.2f')} ms; "
               f"pool in use max {s['db_pool'].get('in_use_max', '-')}, waiting max/mean "
               f"{s['db_pool'].get('waiting_max', '-')}/{s['db_pool'].get('waiting_mean', '-')}")
         print(f"             {cpu_text(s['service_cpu'], 'wrk', w['rps'])}")
         c = s["ceiling"]
-        print(f"    ceiling  {_fmt(c.get('tps'), '8.0f')} tps    bare SQL, pgbench -c 32, latency avg "
+        print(f"    ceiling  {_fmt(c.get('tps'), '8.0f')} tps    bare SQL, pgbench -c {s['connections'] or '?'}, latency avg "
               f"{_fmt(c.get('latency_avg_ms'), '.2f')} ms")
         print(f"             {cpu_text(s['ceiling_cpu'], 'pgbench', c.get('tps'), service=False)}")
     audit = _load(os.path.join(raw, "audit.json"))

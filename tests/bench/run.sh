@@ -10,7 +10,14 @@
 #   post  POST /v1/customers          a unique name per request
 # runs wrk (2 threads, 32 connections, 3 s warm-up, 10 s measured) against the service, then
 # pgbench (-M prepared -c 32 -j 2, same warm-up and duration, TCP 127.0.0.1) running the bare SQL
-# (tests/bench/pg_*.sql) on the same database: the ceiling. It prints req/s, p50/p99, each ratio
+# (tests/bench/pg_*.sql) on the same database: the ceiling. Then it seeds 1,000,000 interactions,
+# 100,000 visits, 80,000 visit plans and 50,000 follow-ups (seed_reports.sql) and measures the
+# reports the same way:
+#   overdue        GET /v1/reports/overdue?kind=contact&limit=50  as the sales_manager (all owners)
+#   overdue_sales  the same as a sales rep owning ~2,000 customers
+#   completion     GET /v1/reports/visit-completion?period=2026   as the sales_manager; 4 connections
+#                  (and pgbench clients): a year of ~40,000 plans takes ~0.1 s of database time, and
+#                  32 in flight would queue past the service's 2 s wait for a pool connection. It prints req/s, p50/p99, each ratio
 # to its ceiling, the service's peak RSS, and where the CPU went; the results go to
 # build/bench/results.json, raw outputs to build/bench/raw/, the service and PostgreSQL logs to
 # build/bench/.
@@ -260,34 +267,49 @@ client_cpu() {
     rm -f "$2" "$3"
 }
 
+# Per scenario: wrk script, bearer token, route (as the access log names it), concurrency (wrk
+# connections and pgbench clients) and extra PostgreSQL options for the ceiling. The report
+# scenarios' ceilings run with the service's own plan_cache_mode (force_generic_plan): their
+# statements take parameters whose generic plans differ from pgbench's default custom ones.
+declare -A scripts=([get]=get.lua [list]=list.lua [post]=post.lua
+    [overdue]=overdue.lua [overdue_sales]=overdue.lua [completion]=completion.lua)
+declare -A routes=([get]='/v1/customers/{id}' [list]='/v1/customers' [post]='/v1/customers'
+    [overdue]=/v1/reports/overdue [overdue_sales]=/v1/reports/overdue [completion]=/v1/reports/visit-completion)
+declare -A tokens=()
+declare -A concurrency=([completion]=4)
+declare -A pg_options=([overdue]='-c plan_cache_mode=force_generic_plan'
+    [overdue_sales]='-c plan_cache_mode=force_generic_plan' [completion]='-c plan_cache_mode=force_generic_plan')
+
 run_wrk() { # SCENARIO TAG DURATION_S
     local scen=$1 tag=$2 secs=$3
     children_cpu "$raw/.cpu-before"
-    CRM_BENCH_DIR="$bench" CRM_BENCH_TOKEN="$manager_token" CRM_BENCH_IDS="$raw/ids.txt" \
+    CRM_BENCH_DIR="$bench" CRM_BENCH_TOKEN="${tokens[$scen]:-$manager_token}" CRM_BENCH_IDS="$raw/ids.txt" \
         CRM_BENCH_RUN="$tag" CRM_BENCH_OUT="$raw/$scen.$tag.json" \
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --latency -s "$bench/$scen.lua" "$svc_url" \
-        >"$raw/$scen.$tag.txt" 2>&1 || die "$scen: wrk failed: $(cat "$raw/$scen.$tag.txt")"
+        wrk -t"$THREADS" -c"${concurrency[$scen]:-$CONNECTIONS}" -d"${secs}s" --latency -s "$bench/${scripts[$scen]}" \
+        "$svc_url" >"$raw/$scen.$tag.txt" 2>&1 || die "$scen: wrk failed: $(cat "$raw/$scen.$tag.txt")"
     children_cpu "$raw/.cpu-after"
     client_cpu "$raw/$scen.$tag.client.json" "$raw/.cpu-before" "$raw/.cpu-after"
     check_wrk "$scen" "$raw/$scen.$tag.json"
 }
 
-run_pgbench() { # SCRIPT OUTFILE DURATION_S CLIENTS
-    local script=$1 file=$2 secs=$3 clients=$4
+run_pgbench() { # SCENARIO OUTFILE DURATION_S
+    local scen=$1 file=$2 secs=$3 vars=(-D owner="$manager_id" -D period_from=2026-01-01 -D period_to=2027-01-01)
+    [ -z "$small_id" ] || vars+=(-D small="$small_id")
     children_cpu "$raw/.cpu-before"
-    "$PG_BIN_DIR/pgbench" -n -M prepared -c "$clients" -j "$THREADS" -T "$secs" \
-        -D owner="$manager_id" -f "$bench/$script" \
+    PGOPTIONS="${pg_options[$scen]:-}" "$PG_BIN_DIR/pgbench" -n -M prepared -c "${concurrency[$scen]:-$CONNECTIONS}" \
+        -j "$THREADS" -T "$secs" "${vars[@]}" -f "$bench/pg_$scen.sql" \
         -h 127.0.0.1 -p "$pg_port" -U postgres "$DB" >"$file" 2>&1 ||
-        die "$script: pgbench failed: $(tail -n 20 "$file")"
+        die "pg_$scen.sql: pgbench failed: $(tail -n 20 "$file")"
     children_cpu "$raw/.cpu-after"
     client_cpu "${file%.txt}.client.json" "$raw/.cpu-before" "$raw/.cpu-after"
 }
 
-declare -A routes=([get]='/v1/customers/{id}' [list]='/v1/customers' [post]='/v1/customers')
-
-for scen in get list post; do
+measure() { # SCENARIO — wrk against the service, then pgbench on its bare SQL
+    local scen=$1 log_start log_end
     stage="scenario $scen"
-    section "$scen: wrk ${WARMUP_S}s warm-up + ${DURATION_S}s, then pgbench ${WARMUP_S}s warm-up + ${DURATION_S}s"
+    section "$scen: wrk ${WARMUP_S}s warm-up + ${DURATION_S}s, then pgbench ${WARMUP_S}s warm-up + ${DURATION_S}s" \
+        "(${concurrency[$scen]:-$CONNECTIONS} connections)"
+    printf '{"connections": %d}\n' "${concurrency[$scen]:-$CONNECTIONS}" >"$raw/$scen.meta.json"
     run_wrk "$scen" warmup "$WARMUP_S"
 
     log_start=$(stat -c %s "$svc_log")
@@ -302,12 +324,37 @@ for scen in get list post; do
     awk '/^VmHWM:/ {printf "{\"vm_hwm_mb\": %.1f}\n", $2 / 1024}' "/proc/$svc_pid/status" >"$raw/$scen.hwm.json"
     grep -E '^ +(Latency +[0-9]|Req/Sec)|Requests/sec|requests in' "$raw/$scen.wrk.txt" | sed 's/^/    wrk: /'
 
-    run_pgbench "pg_$scen.sql" "$raw/$scen.pgbench-warmup.txt" "$WARMUP_S" "$CONNECTIONS"
+    run_pgbench "$scen" "$raw/$scen.pgbench-warmup.txt" "$WARMUP_S"
     cpu_snapshot "$raw/$scen.pgbench.cpu0.json"
-    run_pgbench "pg_$scen.sql" "$raw/$scen.pgbench.txt" "$DURATION_S" "$CONNECTIONS"
+    run_pgbench "$scen" "$raw/$scen.pgbench.txt" "$DURATION_S"
     cpu_snapshot "$raw/$scen.pgbench.cpu1.json"
     "$py" "$bench/benchlib.py" pgbench "$raw/$scen.pgbench.txt" >"$raw/$scen.pgbench.json"
     grep -E '^(tps|latency average)' "$raw/$scen.pgbench.txt" | sed 's/^/    pgbench: /'
+}
+
+small_id=""
+for scen in get list post; do
+    measure "$scen"
+done
+
+# ---- report scenarios: 1,000,000 interactions ----
+
+stage="seed for the reports"
+section "seeding 1,000,000 interactions, visits, visit plans and follow-ups"
+small_id=$(create_user bench-sales4 "压测销售 4" sales)
+tokens[overdue_sales]=$(login bench-sales4 "$user_password")
+seed_start=$(date +%s%N)
+psql_db -q -v author="$manager_id" -v small="$small_id" -f "$bench/seed_reports.sql"
+seed_ms=$((($(date +%s%N) - seed_start) / 1000000))
+psql_db -At -F ' ' -c "SELECT (SELECT count(*) FROM interactions), (SELECT count(*) FROM visits),
+        (SELECT count(*) FROM visit_plans), (SELECT count(*) FROM follow_ups),
+        (SELECT count(*) FROM customers WHERE owner_id = '$small_id')" |
+    { read -r n_int n_vis n_plans n_fu n_small
+      printf 'seeded %s interactions, %s visits, %s visit plans, %s follow-ups in %d ms; sales rep %s owns %s customers\n' \
+          "$n_int" "$n_vis" "$n_plans" "$n_fu" "$seed_ms" "$small_id" "$n_small"; }
+
+for scen in overdue overdue_sales completion; do
+    measure "$scen"
 done
 
 # ---- report ----
@@ -348,7 +395,8 @@ print(json.dumps({
     "date": e["BENCH_DATE"], "git": e["BENCH_GIT"], "postgresql": e["BENCH_PG"], "wrk_version": e["BENCH_WRK"],
     "cpu_model": e["BENCH_CPU"], "ncpu": os.cpu_count(), "duration_s": int(e["BENCH_DURATION"]),
     "warmup_s": int(e["BENCH_WARMUP"]), "customers_seeded": int(e["BENCH_SEED"]),
-    "wrk": {"threads": 2, "connections": 32}, "pgbench": "-n -M prepared -c 32 -j 2, TCP 127.0.0.1",
+    "wrk": {"threads": 2, "connections": 32, "note": "default; each scenario's own in scenarios.*.connections"},
+    "pgbench": "-n -M prepared -c <connections> -j 2, TCP 127.0.0.1",
     "service": {"CRM_THREADS": int(e["BENCH_THREADS"]), "CRM_DB_POOL_SIZE": int(e["BENCH_POOL"]) if e["BENCH_POOL"].isdigit() else e["BENCH_POOL"], "build": "Release"},
     "postgresql_settings": "PG_CLUSTER_FAST=1 (fsync, full_page_writes, synchronous_commit off)",
 }))
