@@ -79,6 +79,7 @@ static const struct render_col contact_render[] = {CONTACT_FIELDS(RENDER_COL)};
 /* The list order: primary first, then name, then id. One text key so the
  * keyset fits a 2-key cursor ("0<name>" for the primary, "1<name>" else). */
 #define CONTACT_SORT_KEY "((CASE WHEN c.is_primary THEN '0' ELSE '1' END) || c.name)"
+#define CONTACT_KEYSET "(" CONTACT_SORT_KEY ", c.id) > ($%d::text, $%d::uuid)"
 
 /* $1 contact id, $2 customer id */
 #define SQL_CONTACT_GET                                                                                       \
@@ -90,6 +91,12 @@ enum { LOCK_ARCHIVED = CONTACT_NCOLS, LOCK_ROW };
     "WHERE c.id = $1::uuid AND c.customer_id = $2::uuid FOR UPDATE OF c"
 
 /* ---- helpers ---- */
+
+/* A cursor's CONTACT_SORT_KEY: "0" or "1", then the name. */
+static bool contact_key_valid(const char *key)
+{
+    return key[0] == '0' || key[0] == '1';
+}
 
 /* Loads the contact the path names ({id}/{contact_id}), locked for the
  * transaction. The customer must already have been checked visible. NULL
@@ -170,26 +177,9 @@ int contacts_list(struct request *r)
         sbuf_puts(&b.sql, " AND c.archived_at IS NULL");
     else
         mask |= 1u << 0;
-    const char *q = request_query(r, "q");
-    if (q) {
-        if (!*q || utf8_chars(q) > 100 || !valid_utf8(q, strlen(q))) {
-            problem_send(r, 400, "q must be 1 to 100 characters");
-            goto out;
-        }
-        pattern = list_like_pattern(q);
-        sbuf_printf(&b.sql, " AND lower(c.name) LIKE lower($%d::text)", sqlb_bind(&b, pattern));
-        mask |= 1u << 1;
-    }
-    if (page.cursor_id) {
-        if (!uuid_valid(page.cursor_id) || (page.keys[0][0] != '0' && page.keys[0][0] != '1')) {
-            problem_send(r, 400, "cursor is invalid");
-            goto out;
-        }
-        int a = sqlb_bind(&b, page.keys[0]);
-        int id = sqlb_bind(&b, page.keys[1]);
-        sbuf_printf(&b.sql, " AND (" CONTACT_SORT_KEY ", c.id) > ($%d::text, $%d::uuid)", a, id);
-        mask |= 1u << 2;
-    }
+    if (list_search_apply(r, "lower(c.name) LIKE lower($%d::text)", &b, &pattern, &mask, 1) != 0 ||
+        list_keyset_apply(r, &page, CONTACT_KEYSET, contact_key_valid, &b, &mask, 2) != 0)
+        goto out;
     sbuf_printf(&b.sql, " ORDER BY " CONTACT_SORT_KEY ", c.id LIMIT $%d::integer", sqlb_bind(&b, page.limit_plus_one));
     snprintf(name, sizeof name, "contact_list_%x", mask);
     res = db_exec(r, name, b.sql.data, b.n, b.params);

@@ -198,19 +198,9 @@ int users_list(struct request *r)
         sbuf_printf(&b.sql, " AND u.active = $%d::boolean", sqlb_bind(&b, active ? "true" : "false"));
         mask |= 1u << 1;
     }
-    const char *q = request_query(r, "q");
-    if (q) {
-        if (!*q || utf8_chars(q) > 100 || !valid_utf8(q, strlen(q))) {
-            problem_send(r, 400, "q must be 1 to 100 characters");
-            goto out;
-        }
-        pattern = list_like_pattern(q);
-        int p = sqlb_bind(&b, pattern);
-        sbuf_printf(&b.sql,
-                    " AND (lower(u.username) LIKE lower($%d::text) OR lower(u.display_name) LIKE lower($%d::text))", p,
-                    p);
-        mask |= 1u << 2;
-    }
+    if (list_search_apply(r, "(lower(u.username) LIKE lower($%d::text) OR lower(u.display_name) LIKE lower($%d::text))",
+                          &b, &pattern, &mask, 2) != 0)
+        goto out;
     if (page.cursor_id) {
         sbuf_printf(&b.sql, " AND u.username > $%d::text", sqlb_bind(&b, page.keys[0]));
         mask |= 1u << 3;
