@@ -144,12 +144,14 @@ enum { LOCK_OWNER = CUST_NCOLS, LOCK_ARCHIVED, LOCK_RECORD_STATUS, LOCK_OVERRIDE
 
 /* ---- helpers ---- */
 
-int customer_check_visible(struct request *r, const char *id, bool lock)
+/* Whether id names a customer in the caller's scope (locked FOR UPDATE
+ * with lock): 1 yes, 0 no (also for a malformed id), -1 after answering
+ * (503). The one query behind customer_check_visible and customer_ref_check,
+ * so a missing customer and another rep's look the same to both. */
+static int customer_visible(struct request *r, const char *id, bool lock)
 {
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
+    if (!uuid_valid(id))
         return 0;
-    }
     const char *params[] = {id, customer_scope_owner(r)};
     PGresult *res = db_exec(r, lock ? "cust_visible_lock" : "cust_visible",
                             lock ? "SELECT 1 FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE"
@@ -159,28 +161,23 @@ int customer_check_visible(struct request *r, const char *id, bool lock)
         return -1;
     int visible = PQntuples(res) == 1;
     PQclear(res);
-    if (!visible)
+    return visible;
+}
+
+int customer_check_visible(struct request *r, const char *id, bool lock)
+{
+    int visible = customer_visible(r, id, lock);
+    if (visible == 0)
         problem_send(r, 404, NULL);
     return visible;
 }
 
 int customer_ref_check(struct request *r, const char *field, const char *id, bool lock, struct verrs *v)
 {
-    if (!uuid_valid(id)) {
+    int visible = customer_visible(r, id, lock);
+    if (visible == 0)
         verr_add(v, field, "no such customer");
-        return 0;
-    }
-    const char *params[] = {id, customer_scope_owner(r)};
-    PGresult *res = db_exec(r, lock ? "cust_visible_lock" : "cust_visible",
-                            lock ? "SELECT 1 FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE"
-                                 : "SELECT 1 FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2)",
-                            2, params);
-    if (!res)
-        return -1;
-    if (PQntuples(res) != 1)
-        verr_add(v, field, "no such customer");
-    PQclear(res);
-    return 0;
+    return visible < 0 ? -1 : 0;
 }
 
 /* Loads the customer the path names, in scope, locked for the transaction.
