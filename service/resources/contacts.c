@@ -14,6 +14,7 @@
 #include "resources/audit.h"
 #include "resources/customers.h"
 #include "resources/listing.h"
+#include "resources/record.h"
 #include "resources/render.h"
 #include "validate/validate.h"
 
@@ -103,29 +104,15 @@ static bool contact_key_valid(const char *key)
  * after answering (404 / 503). */
 static PGresult *contact_lock(struct request *r)
 {
-    const char *customer_id = request_param(r, 0);
     const char *id = request_param(r, 1);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    const char *params[] = {id, customer_id};
-    PGresult *res = db_exec(r, "contact_lock", SQL_CONTACT_LOCK, 2, params);
-    if (res && PQntuples(res) == 0) {
-        PQclear(res);
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    return res;
+    const char *params[] = {id, request_param(r, 0)};
+    return record_fetch(r, id, "contact_lock", SQL_CONTACT_LOCK, 2, params);
 }
 
 /* Replies with the contact document in row 0 of res (the fields first). */
 static int reply_contact(struct request *r, int status, const PGresult *res)
 {
-    struct sbuf doc = {0};
-    render_row(&doc, res, 0, 0, contact_render, CONTACT_NCOLS);
-    reply_etag(r, PQgetvalue(res, 0, CONTACT_VERSION_COL));
-    return reply_json_buf(r, status, &doc);
+    return record_reply(r, status, res, contact_render, CONTACT_NCOLS);
 }
 
 /* Runs "UPDATE contacts c SET <set> ..." for the locked contact cur,
@@ -201,25 +188,12 @@ int contacts_get(struct request *r)
     const char *id = request_param(r, 1);
     if (customer_check_visible(r, customer_id, false) != 1)
         goto out;
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        goto out;
-    }
     const char *params[] = {id, customer_id};
-    if (!(res = db_exec(r, "contact_get", SQL_CONTACT_GET, 2, params)))
+    if (!(res = record_fetch(r, id, "contact_get", SQL_CONTACT_GET, 2, params)))
         goto out;
-    if (PQntuples(res) == 0) {
-        problem_send(r, 404, NULL);
-        goto out;
-    }
     if (audit_read(r, "contact", PQgetvalue(res, 0, CONTACT_ID_COL), PQgetvalue(res, 0, CONTACT_CUSTOMER_COL)) != 0)
         goto out;
-    if (request_etag_matches(r, PQgetvalue(res, 0, CONTACT_VERSION_COL))) {
-        reply_etag(r, PQgetvalue(res, 0, CONTACT_VERSION_COL));
-        reply_empty(r, 304);
-    } else {
-        reply_contact(r, 200, res);
-    }
+    record_reply_get(r, res, contact_render, CONTACT_NCOLS);
 out:
     PQclear(res);
     return r->status;

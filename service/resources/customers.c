@@ -11,6 +11,7 @@
 #include "http/response.h"
 #include "resources/audit.h"
 #include "resources/listing.h"
+#include "resources/record.h"
 #include "resources/render.h"
 #include "validate/validate.h"
 
@@ -185,18 +186,8 @@ int customer_ref_check(struct request *r, const char *field, const char *id, boo
 static PGresult *customer_lock(struct request *r)
 {
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
     const char *params[] = {id, customer_scope_owner(r)};
-    PGresult *res = db_exec(r, "cust_lock", SQL_CUSTOMER_LOCK, 2, params);
-    if (res && PQntuples(res) == 0) {
-        PQclear(res);
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    return res;
+    return record_fetch(r, id, "cust_lock", SQL_CUSTOMER_LOCK, 2, params);
 }
 
 /* The owner must be an active sales rep or sales manager. 0 ok, -1 answered. */
@@ -217,10 +208,7 @@ static int owner_check(struct request *r, const char *owner_id, struct verrs *v)
 /* Replies with the customer document in row 0 of res (the fields first). */
 static int reply_customer(struct request *r, int status, const PGresult *res)
 {
-    struct sbuf doc = {0};
-    render_row(&doc, res, 0, 0, customer_render, CUST_NCOLS);
-    reply_etag(r, PQgetvalue(res, 0, CUST_VERSION_COL));
-    return reply_json_buf(r, status, &doc);
+    return record_reply(r, status, res, customer_render, CUST_NCOLS);
 }
 
 /* ---- handlers ---- */
@@ -301,26 +289,10 @@ out:
 int customers_get(struct request *r)
 {
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id))
-        return problem_send(r, 404, NULL);
     const char *params[] = {id, customer_scope_owner(r)};
-    PGresult *res = db_exec(r, "cust_get", SQL_CUSTOMER_GET, 2, params);
-    if (!res)
-        return r->status;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return problem_send(r, 404, NULL);
-    }
-    if (audit_read(r, "customer", id, id) != 0) {
-        PQclear(res);
-        return r->status;
-    }
-    if (request_etag_matches(r, PQgetvalue(res, 0, CUST_VERSION_COL))) {
-        reply_etag(r, PQgetvalue(res, 0, CUST_VERSION_COL));
-        reply_empty(r, 304);
-    } else {
-        reply_customer(r, 200, res);
-    }
+    PGresult *res = record_fetch(r, id, "cust_get", SQL_CUSTOMER_GET, 2, params);
+    if (res && audit_read(r, "customer", id, id) == 0)
+        record_reply_get(r, res, customer_render, CUST_NCOLS);
     PQclear(res);
     return r->status;
 }

@@ -23,6 +23,7 @@
 #include "resources/audit.h"
 #include "resources/customers.h"
 #include "resources/listing.h"
+#include "resources/record.h"
 #include "resources/render.h"
 #include "validate/validate.h"
 
@@ -152,18 +153,8 @@ enum { ROW_INVITED, ROW_ATTENDED, ROW_FEEDBACK, ROW_SNAPSHOT };
  * see, exactly as for a missing one; 503). */
 static PGresult *event_query(struct request *r, const char *name, const char *sql, const char *id)
 {
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
     const char *params[] = {customer_scope_owner(r), id};
-    PGresult *res = db_exec(r, name, sql, 2, params);
-    if (res && PQntuples(res) == 0) {
-        PQclear(res);
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    return res;
+    return record_fetch(r, id, name, sql, 2, params);
 }
 
 /* The event the path names, locked. */
@@ -202,10 +193,7 @@ static PGresult *event_lock_for_change(struct request *r)
 /* Replies with the event document in row 0 of res (the fields first). */
 static int reply_event(struct request *r, int status, const PGresult *res)
 {
-    struct sbuf doc = {0};
-    render_row(&doc, res, 0, 0, event_render, EVENT_NCOLS);
-    reply_etag(r, PQgetvalue(res, 0, EVENT_VERSION_COL));
-    return reply_json_buf(r, status, &doc);
+    return record_reply(r, status, res, event_render, EVENT_NCOLS);
 }
 
 /* Replies with the current document of the locked event cur. */
@@ -385,14 +373,8 @@ out:
 int events_get(struct request *r)
 {
     PGresult *res = event_fetch(r, request_param(r, 0));
-    if (!res)
-        return r->status;
-    if (request_etag_matches(r, PQgetvalue(res, 0, EVENT_VERSION_COL))) {
-        reply_etag(r, PQgetvalue(res, 0, EVENT_VERSION_COL));
-        reply_empty(r, 304);
-    } else {
-        reply_event(r, 200, res);
-    }
+    if (res)
+        record_reply_get(r, res, event_render, EVENT_NCOLS);
     PQclear(res);
     return r->status;
 }

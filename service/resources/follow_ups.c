@@ -25,6 +25,7 @@
 #include "resources/audit.h"
 #include "resources/customers.h"
 #include "resources/listing.h"
+#include "resources/record.h"
 #include "resources/render.h"
 #include "validate/validate.h"
 
@@ -199,19 +200,12 @@ static PGresult *follow_up_lock(struct request *r, const char *action, bool side
     }
     const char *params[3] = {id};
     follow_up_scope(r, &params[1], &params[2]);
-    PGresult *res = db_exec(r, "fu_lock_customer", SQL_FOLLOW_UP_LOCK_CUSTOMER, 3, params);
+    PGresult *res = record_fetch(r, id, "fu_lock_customer", SQL_FOLLOW_UP_LOCK_CUSTOMER, 3, params);
     if (!res)
         return NULL;
-    bool found = PQntuples(res) == 1;
     PQclear(res);
-    res = NULL;
-    if (found && !(res = db_exec(r, "fu_lock", SQL_FOLLOW_UP_LOCK, 3, params)))
+    if (!(res = record_fetch(r, id, "fu_lock", SQL_FOLLOW_UP_LOCK, 3, params)))
         return NULL;
-    if (!found || PQntuples(res) == 0) {
-        PQclear(res);
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
     if ((side_only && customer_side_or_403(r, res, action) != 0) ||
         request_check_if_match(r, PQgetvalue(res, 0, FU_VERSION_COL)) != 0) {
         PQclear(res);
@@ -297,10 +291,7 @@ static int due_date_check(struct request *r, const char *due, struct verrs *v)
 /* Replies with the follow-up document in row 0 of res (the fields first). */
 static int reply_follow_up(struct request *r, int status, const PGresult *res)
 {
-    struct sbuf doc = {0};
-    render_row(&doc, res, 0, 0, follow_up_render, FU_NCOLS);
-    reply_etag(r, PQgetvalue(res, 0, FU_VERSION_COL));
-    return reply_json_buf(r, status, &doc);
+    return record_reply(r, status, res, follow_up_render, FU_NCOLS);
 }
 
 /* Runs "UPDATE follow_ups f SET <set> ..." for the locked item cur,
@@ -404,26 +395,13 @@ int follow_ups_get(struct request *r)
 {
     PGresult *res = NULL;
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        goto out;
-    }
     const char *params[3] = {id};
     follow_up_scope(r, &params[1], &params[2]);
-    if (!(res = db_exec(r, "fu_get", SQL_FOLLOW_UP_GET, 3, params)))
+    if (!(res = record_fetch(r, id, "fu_get", SQL_FOLLOW_UP_GET, 3, params)))
         goto out;
-    if (PQntuples(res) == 0) {
-        problem_send(r, 404, NULL);
-        goto out;
-    }
     if (audit_read(r, "follow_up", PQgetvalue(res, 0, FU_ID_COL), PQgetvalue(res, 0, FU_CUSTOMER_COL)) != 0)
         goto out;
-    if (request_etag_matches(r, PQgetvalue(res, 0, FU_VERSION_COL))) {
-        reply_etag(r, PQgetvalue(res, 0, FU_VERSION_COL));
-        reply_empty(r, 304);
-    } else {
-        reply_follow_up(r, 200, res);
-    }
+    record_reply_get(r, res, follow_up_render, FU_NCOLS);
 out:
     PQclear(res);
     return r->status;

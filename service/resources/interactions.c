@@ -16,6 +16,7 @@
 #include "resources/audit.h"
 #include "resources/customers.h"
 #include "resources/listing.h"
+#include "resources/record.h"
 #include "resources/render.h"
 #include "resources/users.h"
 #include "validate/validate.h"
@@ -109,27 +110,12 @@ enum { REFS_CUSTOMER_ARCHIVED, REFS_CONTACT_OK };
 static PGresult *interaction_lock(struct request *r)
 {
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
     const char *params[] = {id, customer_scope_owner(r)};
-    PGresult *res = db_exec(r, "inter_lock_customer", SQL_INTERACTION_LOCK_CUSTOMER, 2, params);
+    PGresult *res = record_fetch(r, id, "inter_lock_customer", SQL_INTERACTION_LOCK_CUSTOMER, 2, params);
     if (!res)
         return NULL;
-    bool found = PQntuples(res) == 1;
     PQclear(res);
-    if (!found) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    res = db_exec(r, "inter_lock", SQL_INTERACTION_LOCK, 1, params);
-    if (res && PQntuples(res) == 0) {
-        PQclear(res);
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    return res;
+    return record_fetch(r, id, "inter_lock", SQL_INTERACTION_LOCK, 1, params);
 }
 
 /* Checks what a body refers to, once its fields are valid: the contact must
@@ -168,10 +154,7 @@ static void next_action_check(const char *next_action, const char *next_action_d
 /* Replies with the interaction document in row 0 of res (the fields first). */
 static int reply_interaction(struct request *r, int status, const PGresult *res)
 {
-    struct sbuf doc = {0};
-    render_row(&doc, res, 0, 0, interaction_render, INTER_NCOLS);
-    reply_etag(r, PQgetvalue(res, 0, INTER_VERSION_COL));
-    return reply_json_buf(r, status, &doc);
+    return record_reply(r, status, res, interaction_render, INTER_NCOLS);
 }
 
 /* Runs "UPDATE interactions i SET <set> ..." for the locked interaction cur,
@@ -270,25 +253,12 @@ int interactions_get(struct request *r)
 {
     PGresult *res = NULL;
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        goto out;
-    }
     const char *params[] = {id, customer_scope_owner(r)};
-    if (!(res = db_exec(r, "inter_get", SQL_INTERACTION_GET, 2, params)))
+    if (!(res = record_fetch(r, id, "inter_get", SQL_INTERACTION_GET, 2, params)))
         goto out;
-    if (PQntuples(res) == 0) {
-        problem_send(r, 404, NULL);
-        goto out;
-    }
     if (audit_read(r, "interaction", PQgetvalue(res, 0, INTER_ID_COL), PQgetvalue(res, 0, INTER_CUSTOMER_COL)) != 0)
         goto out;
-    if (request_etag_matches(r, PQgetvalue(res, 0, INTER_VERSION_COL))) {
-        reply_etag(r, PQgetvalue(res, 0, INTER_VERSION_COL));
-        reply_empty(r, 304);
-    } else {
-        reply_interaction(r, 200, res);
-    }
+    record_reply_get(r, res, interaction_render, INTER_NCOLS);
 out:
     PQclear(res);
     return r->status;
