@@ -194,10 +194,6 @@ static int customer_side_or_403(struct request *r, const PGresult *cur, const ch
 static PGresult *follow_up_lock(struct request *r, const char *action, bool side_only)
 {
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
     const char *params[3] = {id};
     follow_up_scope(r, &params[1], &params[2]);
     PGresult *res = record_fetch(r, id, "fu_lock_customer", SQL_FOLLOW_UP_LOCK_CUSTOMER, 3, params);

@@ -55,10 +55,11 @@ int query_bool(struct request *r, const char *name, bool def, bool *out) WUR;
  * the request value bound as a parameter (struct sqlb), never formatted
  * into the text. Each fragment sets a bit of the handler's mask; the mask
  * names the prepared statement, so two requests share a statement name
- * exactly when they build the same text. The helpers below append in table
- * order and answer 400 for a bad value (then return -1; the caller just
- * cleans up). Values stay borrowed from the request, so bind nothing that
- * must outlive it. */
+ * exactly when they build the same text (each bit, below 32, stands for one
+ * fragment only). The helpers below append in table order and answer 400
+ * for a bad value (then return -1; the caller just cleans up). What they
+ * bind is borrowed (query values from r, cursor keys from the page, the q=
+ * pattern from the caller): run the statement before freeing any of it. */
 struct sqlb;
 
 /* Timestamp sort keys travel in cursors as RFC 3339 UTC with microseconds

@@ -148,7 +148,7 @@ int users_me(struct request *r)
         return r->status;
     if (PQntuples(res) == 0) {
         problem_send(r, 404, NULL);
-    } else { /* no ETag: the document of whoever asks */
+    } else { /* without an ETag, unlike GET /v1/users/{id} */
         struct sbuf doc = {0};
         render_row(&doc, res, 0, 0, user_render, USER_NCOLS);
         reply_json_buf(r, 200, &doc);
