@@ -14,6 +14,7 @@
 #include "resources/audit.h"
 #include "resources/customers.h"
 #include "resources/listing.h"
+#include "resources/record.h"
 #include "resources/render.h"
 #include "validate/validate.h"
 
@@ -79,6 +80,7 @@ static const struct render_col contact_render[] = {CONTACT_FIELDS(RENDER_COL)};
 /* The list order: primary first, then name, then id. One text key so the
  * keyset fits a 2-key cursor ("0<name>" for the primary, "1<name>" else). */
 #define CONTACT_SORT_KEY "((CASE WHEN c.is_primary THEN '0' ELSE '1' END) || c.name)"
+#define CONTACT_KEYSET "(" CONTACT_SORT_KEY ", c.id) > ($%d::text, $%d::uuid)"
 
 /* $1 contact id, $2 customer id */
 #define SQL_CONTACT_GET                                                                                       \
@@ -91,34 +93,26 @@ enum { LOCK_ARCHIVED = CONTACT_NCOLS, LOCK_ROW };
 
 /* ---- helpers ---- */
 
+/* A cursor's CONTACT_SORT_KEY: "0" or "1", then the name. */
+static bool contact_key_valid(const char *key)
+{
+    return key[0] == '0' || key[0] == '1';
+}
+
 /* Loads the contact the path names ({id}/{contact_id}), locked for the
  * transaction. The customer must already have been checked visible. NULL
  * after answering (404 / 503). */
 static PGresult *contact_lock(struct request *r)
 {
-    const char *customer_id = request_param(r, 0);
     const char *id = request_param(r, 1);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    const char *params[] = {id, customer_id};
-    PGresult *res = db_exec(r, "contact_lock", SQL_CONTACT_LOCK, 2, params);
-    if (res && PQntuples(res) == 0) {
-        PQclear(res);
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    return res;
+    const char *params[] = {id, request_param(r, 0)};
+    return record_fetch(r, id, "contact_lock", SQL_CONTACT_LOCK, 2, params);
 }
 
 /* Replies with the contact document in row 0 of res (the fields first). */
 static int reply_contact(struct request *r, int status, const PGresult *res)
 {
-    struct sbuf doc = {0};
-    render_row(&doc, res, 0, 0, contact_render, CONTACT_NCOLS);
-    reply_etag(r, PQgetvalue(res, 0, CONTACT_VERSION_COL));
-    return reply_json_buf(r, status, &doc);
+    return record_reply(r, status, res, contact_render, CONTACT_NCOLS);
 }
 
 /* Runs "UPDATE contacts c SET <set> ..." for the locked contact cur,
@@ -170,26 +164,9 @@ int contacts_list(struct request *r)
         sbuf_puts(&b.sql, " AND c.archived_at IS NULL");
     else
         mask |= 1u << 0;
-    const char *q = request_query(r, "q");
-    if (q) {
-        if (!*q || utf8_chars(q) > 100 || !valid_utf8(q, strlen(q))) {
-            problem_send(r, 400, "q must be 1 to 100 characters");
-            goto out;
-        }
-        pattern = list_like_pattern(q);
-        sbuf_printf(&b.sql, " AND lower(c.name) LIKE lower($%d::text)", sqlb_bind(&b, pattern));
-        mask |= 1u << 1;
-    }
-    if (page.cursor_id) {
-        if (!uuid_valid(page.cursor_id) || (page.keys[0][0] != '0' && page.keys[0][0] != '1')) {
-            problem_send(r, 400, "cursor is invalid");
-            goto out;
-        }
-        int a = sqlb_bind(&b, page.keys[0]);
-        int id = sqlb_bind(&b, page.keys[1]);
-        sbuf_printf(&b.sql, " AND (" CONTACT_SORT_KEY ", c.id) > ($%d::text, $%d::uuid)", a, id);
-        mask |= 1u << 2;
-    }
+    if (list_search_apply(r, "lower(c.name) LIKE lower($%d::text)", &b, &pattern, &mask, 1) != 0 ||
+        list_keyset_apply(r, &page, CONTACT_KEYSET, contact_key_valid, &b, &mask, 2) != 0)
+        goto out;
     sbuf_printf(&b.sql, " ORDER BY " CONTACT_SORT_KEY ", c.id LIMIT $%d::integer", sqlb_bind(&b, page.limit_plus_one));
     snprintf(name, sizeof name, "contact_list_%x", mask);
     res = db_exec(r, name, b.sql.data, b.n, b.params);
@@ -211,25 +188,12 @@ int contacts_get(struct request *r)
     const char *id = request_param(r, 1);
     if (customer_check_visible(r, customer_id, false) != 1)
         goto out;
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        goto out;
-    }
     const char *params[] = {id, customer_id};
-    if (!(res = db_exec(r, "contact_get", SQL_CONTACT_GET, 2, params)))
+    if (!(res = record_fetch(r, id, "contact_get", SQL_CONTACT_GET, 2, params)))
         goto out;
-    if (PQntuples(res) == 0) {
-        problem_send(r, 404, NULL);
-        goto out;
-    }
     if (audit_read(r, "contact", PQgetvalue(res, 0, CONTACT_ID_COL), PQgetvalue(res, 0, CONTACT_CUSTOMER_COL)) != 0)
         goto out;
-    if (request_etag_matches(r, PQgetvalue(res, 0, CONTACT_VERSION_COL))) {
-        reply_etag(r, PQgetvalue(res, 0, CONTACT_VERSION_COL));
-        reply_empty(r, 304);
-    } else {
-        reply_contact(r, 200, res);
-    }
+    record_reply_get(r, res, contact_render, CONTACT_NCOLS);
 out:
     PQclear(res);
     return r->status;

@@ -11,6 +11,7 @@
 #include "http/response.h"
 #include "resources/audit.h"
 #include "resources/listing.h"
+#include "resources/record.h"
 #include "resources/render.h"
 #include "validate/validate.h"
 
@@ -144,18 +145,15 @@ enum { LOCK_OWNER = CUST_NCOLS, LOCK_ARCHIVED, LOCK_RECORD_STATUS, LOCK_OVERRIDE
 
 /* ---- helpers ---- */
 
-static const char *scope_owner(const struct request *r)
+/* Whether id names a customer in the caller's scope (locked FOR UPDATE
+ * with lock): 1 yes, 0 no (also for a malformed id), -1 after answering
+ * (503). The one query behind customer_check_visible and customer_ref_check,
+ * so a missing customer and another rep's look the same to both. */
+static int customer_visible(struct request *r, const char *id, bool lock)
 {
-    return principal_scoped(&r->principal) ? r->principal.user_id : NULL;
-}
-
-int customer_check_visible(struct request *r, const char *id, bool lock)
-{
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
+    if (!uuid_valid(id))
         return 0;
-    }
-    const char *params[] = {id, scope_owner(r)};
+    const char *params[] = {id, customer_scope_owner(r)};
     PGresult *res = db_exec(r, lock ? "cust_visible_lock" : "cust_visible",
                             lock ? "SELECT 1 FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE"
                                  : "SELECT 1 FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2)",
@@ -164,28 +162,23 @@ int customer_check_visible(struct request *r, const char *id, bool lock)
         return -1;
     int visible = PQntuples(res) == 1;
     PQclear(res);
-    if (!visible)
+    return visible;
+}
+
+int customer_check_visible(struct request *r, const char *id, bool lock)
+{
+    int visible = customer_visible(r, id, lock);
+    if (visible == 0)
         problem_send(r, 404, NULL);
     return visible;
 }
 
 int customer_ref_check(struct request *r, const char *field, const char *id, bool lock, struct verrs *v)
 {
-    if (!uuid_valid(id)) {
+    int visible = customer_visible(r, id, lock);
+    if (visible == 0)
         verr_add(v, field, "no such customer");
-        return 0;
-    }
-    const char *params[] = {id, scope_owner(r)};
-    PGresult *res = db_exec(r, lock ? "cust_visible_lock" : "cust_visible",
-                            lock ? "SELECT 1 FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE"
-                                 : "SELECT 1 FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2)",
-                            2, params);
-    if (!res)
-        return -1;
-    if (PQntuples(res) != 1)
-        verr_add(v, field, "no such customer");
-    PQclear(res);
-    return 0;
+    return visible < 0 ? -1 : 0;
 }
 
 /* Loads the customer the path names, in scope, locked for the transaction.
@@ -193,18 +186,8 @@ int customer_ref_check(struct request *r, const char *field, const char *id, boo
 static PGresult *customer_lock(struct request *r)
 {
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    const char *params[] = {id, scope_owner(r)};
-    PGresult *res = db_exec(r, "cust_lock", SQL_CUSTOMER_LOCK, 2, params);
-    if (res && PQntuples(res) == 0) {
-        PQclear(res);
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    return res;
+    const char *params[] = {id, customer_scope_owner(r)};
+    return record_fetch(r, id, "cust_lock", SQL_CUSTOMER_LOCK, 2, params);
 }
 
 /* The owner must be an active sales rep or sales manager. 0 ok, -1 answered. */
@@ -225,48 +208,33 @@ static int owner_check(struct request *r, const char *owner_id, struct verrs *v)
 /* Replies with the customer document in row 0 of res (the fields first). */
 static int reply_customer(struct request *r, int status, const PGresult *res)
 {
-    struct sbuf doc = {0};
-    render_row(&doc, res, 0, 0, customer_render, CUST_NCOLS);
-    reply_etag(r, PQgetvalue(res, 0, CUST_VERSION_COL));
-    return reply_json_buf(r, status, &doc);
+    return record_reply(r, status, res, customer_render, CUST_NCOLS);
 }
 
 /* ---- handlers ---- */
 
-/* Timestamp sort keys travel in cursors as RFC 3339 UTC with microseconds, so
- * a forged or corrupted cursor can be refused (400) before it reaches SQL. */
-#define CURSOR_TS(col) "(to_json(" col ") #>> '{}')" /* RFC 3339, microseconds, +00:00 (UTC session) */
-
-static const struct {
-    const char *name;
-    const char *order;    /* ORDER BY */
-    const char *keyset;   /* row comparison against the cursor: $a sort key, $b id */
-    const char *key_expr; /* the row's sort key as cursor text */
-} customer_sorts[] = {
+/* sort=, the default first. Timestamp keys travel as LIST_CURSOR_TS. */
+static const struct list_sort customer_sorts[] = {
     {"-created_at", "c.created_at DESC, c.id DESC", "(c.created_at, c.id) < ($%d::timestamptz, $%d::uuid)",
-     CURSOR_TS("c.created_at")},
+     LIST_CURSOR_TS("c.created_at"), valid_timestamp},
     {"created_at", "c.created_at, c.id", "(c.created_at, c.id) > ($%d::timestamptz, $%d::uuid)",
-     CURSOR_TS("c.created_at")},
-    {"name", "c.name, c.id", "(c.name, c.id) > ($%d, $%d::uuid)", "c.name"},
-    {"-name", "c.name DESC, c.id DESC", "(c.name, c.id) < ($%d, $%d::uuid)", "c.name"},
+     LIST_CURSOR_TS("c.created_at"), valid_timestamp},
+    {"name", "c.name, c.id", "(c.name, c.id) > ($%d, $%d::uuid)", "c.name", NULL},
+    {"-name", "c.name DESC, c.id DESC", "(c.name, c.id) < ($%d, $%d::uuid)", "c.name", NULL},
     {"updated_at", "c.updated_at, c.id", "(c.updated_at, c.id) > ($%d::timestamptz, $%d::uuid)",
-     CURSOR_TS("c.updated_at")},
+     LIST_CURSOR_TS("c.updated_at"), valid_timestamp},
     {"-updated_at", "c.updated_at DESC, c.id DESC", "(c.updated_at, c.id) < ($%d::timestamptz, $%d::uuid)",
-     CURSOR_TS("c.updated_at")},
+     LIST_CURSOR_TS("c.updated_at"), valid_timestamp},
 };
 
-/* Exact-match filters: query name, SQL condition with one parameter, allowed values. */
-static const struct {
-    const char *name;
-    const char *cond;
-    const char *const *choices;
-} customer_filters[] = {
-    {"status", "c.status = $%d", CUSTOMER_STATUS},
-    {"tier", "coalesce(c.tier_override, c.tier) = $%d", TIERS},
-    {"record_status", "c.record_status = $%d", RECORD_STATUS},
-    {"owner_id", "c.owner_id = $%d::uuid", NULL},
-    {"region", "c.region = $%d", NULL},
-    {"industry", "c.industry = $%d", NULL},
+/* Exact-match filters (mask bits 2..7). */
+static const struct list_filter customer_filters[] = {
+    {"status", "c.status = $%d", LIST_CHOICE, CUSTOMER_STATUS},
+    {"tier", "coalesce(c.tier_override, c.tier) = $%d", LIST_CHOICE, TIERS},
+    {"record_status", "c.record_status = $%d", LIST_CHOICE, RECORD_STATUS},
+    {"owner_id", "c.owner_id = $%d::uuid", LIST_UUID, NULL},
+    {"region", "c.region = $%d", LIST_TEXT, NULL},
+    {"industry", "c.industry = $%d", LIST_TEXT, NULL},
 };
 
 int customers_list(struct request *r)
@@ -278,24 +246,18 @@ int customers_list(struct request *r)
     char name[64];
     unsigned mask = 0;
 
-    const char *sort = request_query(r, "sort");
-    size_t si = 0;
-    if (sort) {
-        for (si = 0; si < ARRAY_LEN(customer_sorts) && strcmp(customer_sorts[si].name, sort) != 0; si++)
-            ;
-        if (si == ARRAY_LEN(customer_sorts)) {
-            problem_send(r, 400, "sort must be one of name, -name, created_at, -created_at, updated_at, -updated_at");
-            goto out;
-        }
-    }
+    int si = list_sort_find(r, customer_sorts, ARRAY_LEN(customer_sorts),
+                            "sort must be one of name, -name, created_at, -created_at, updated_at, -updated_at");
+    if (si < 0)
+        goto out;
+    const struct list_sort *sort = &customer_sorts[si];
     bool include_archived;
     if (query_bool(r, "include_archived", false, &include_archived) != 0)
         goto out;
-    if (list_page_init_sorted(r, &page, "customers", customer_sorts[si].name, 2) != 0)
+    if (list_page_init_sorted(r, &page, "customers", sort->name, 2) != 0)
         goto out;
 
-    sbuf_printf(&b.sql, "SELECT " CUSTOMER_SELECT "%s, c.id FROM " CUSTOMER_FROM " WHERE true",
-                customer_sorts[si].key_expr);
+    sbuf_printf(&b.sql, "SELECT " CUSTOMER_SELECT "%s, c.id FROM " CUSTOMER_FROM " WHERE true", sort->key_expr);
     if (!include_archived)
         sbuf_puts(&b.sql, " AND c.archived_at IS NULL");
     else
@@ -304,50 +266,15 @@ int customers_list(struct request *r)
         sbuf_printf(&b.sql, " AND c.owner_id = $%d", sqlb_bind(&b, r->principal.user_id));
         mask |= 1u << 1;
     }
-    for (size_t i = 0; i < ARRAY_LEN(customer_filters); i++) {
-        const char *v = request_query(r, customer_filters[i].name);
-        if (!v)
-            continue;
-        bool ok = customer_filters[i].choices == NULL;
-        for (const char *const *c = customer_filters[i].choices; c && *c; c++)
-            ok |= strcmp(*c, v) == 0;
-        if (strcmp(customer_filters[i].name, "owner_id") == 0)
-            ok = uuid_valid(v);
-        if (!ok || !valid_utf8(v, strlen(v)) || strlen(v) > 200) {
-            problem_sendf(r, 400, "invalid value for query parameter '%s'", customer_filters[i].name);
-            goto out;
-        }
-        sbuf_puts(&b.sql, " AND ");
-        sbuf_printf(&b.sql, customer_filters[i].cond, sqlb_bind(&b, v));
-        mask |= 1u << (2 + i);
-    }
-    const char *q = request_query(r, "q");
-    if (q) {
-        if (!*q || utf8_chars(q) > 100 || !valid_utf8(q, strlen(q))) {
-            problem_send(r, 400, "q must be 1 to 100 characters");
-            goto out;
-        }
-        pattern = list_like_pattern(q);
-        sbuf_printf(&b.sql, " AND lower(c.name) LIKE lower($%d)", sqlb_bind(&b, pattern));
-        mask |= 1u << 10;
-    }
-    if (page.cursor_id) {
-        if (!uuid_valid(page.cursor_id) ||
-            (strstr(customer_sorts[si].name, "_at") && !valid_timestamp(page.keys[0]))) {
-            problem_send(r, 400, "cursor is invalid");
-            goto out;
-        }
-        int a = sqlb_bind(&b, page.keys[0]);
-        int id = sqlb_bind(&b, page.keys[1]);
-        sbuf_puts(&b.sql, " AND ");
-        sbuf_printf(&b.sql, customer_sorts[si].keyset, a, id);
-        mask |= 1u << 11;
-    }
-    sbuf_printf(&b.sql, " ORDER BY %s LIMIT $%d", customer_sorts[si].order, sqlb_bind(&b, page.limit_plus_one));
-    snprintf(name, sizeof name, "cust_list_%x_%zu", mask, si);
+    if (list_filters_apply(r, customer_filters, ARRAY_LEN(customer_filters), &b, &mask, 2) != 0 ||
+        list_search_apply(r, "lower(c.name) LIKE lower($%d)", &b, &pattern, &mask, 10) != 0 ||
+        list_keyset_apply(r, &page, sort->keyset, sort->key_valid, &b, &mask, 11) != 0)
+        goto out;
+    sbuf_printf(&b.sql, " ORDER BY %s LIMIT $%d", sort->order, sqlb_bind(&b, page.limit_plus_one));
+    snprintf(name, sizeof name, "cust_list_%x_%d", mask, si);
     /* A name search is planned for its pattern (trigram index or not);
      * everything else reuses the statement of its filter combination. */
-    res = db_exec(r, q ? NULL : name, b.sql.data, b.n, b.params);
+    res = db_exec(r, pattern ? NULL : name, b.sql.data, b.n, b.params);
     if (!res)
         goto out;
     list_page_reply_rendered(r, &page, res, customer_render, CUST_NCOLS, 2);
@@ -362,26 +289,10 @@ out:
 int customers_get(struct request *r)
 {
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id))
-        return problem_send(r, 404, NULL);
-    const char *params[] = {id, scope_owner(r)};
-    PGresult *res = db_exec(r, "cust_get", SQL_CUSTOMER_GET, 2, params);
-    if (!res)
-        return r->status;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return problem_send(r, 404, NULL);
-    }
-    if (audit_read(r, "customer", id, id) != 0) {
-        PQclear(res);
-        return r->status;
-    }
-    if (request_etag_matches(r, PQgetvalue(res, 0, CUST_VERSION_COL))) {
-        reply_etag(r, PQgetvalue(res, 0, CUST_VERSION_COL));
-        reply_empty(r, 304);
-    } else {
-        reply_customer(r, 200, res);
-    }
+    const char *params[] = {id, customer_scope_owner(r)};
+    PGresult *res = record_fetch(r, id, "cust_get", SQL_CUSTOMER_GET, 2, params);
+    if (res && audit_read(r, "customer", id, id) == 0)
+        record_reply_get(r, res, customer_render, CUST_NCOLS);
     PQclear(res);
     return r->status;
 }

@@ -18,6 +18,15 @@ int customers_return(struct request *r);
 int customers_review(struct request *r);
 int customers_history(struct request *r);
 
+/* The caller's owner scope over customers: a sales rep's own user id
+ * (principal_scoped: they see only the customers they own), NULL (every
+ * customer) for every other role. Borrowed from r. Statements bind it as
+ * "($n::uuid IS NULL OR c.owner_id = $n)". */
+static inline const char *customer_scope_owner(const struct request *r)
+{
+    return principal_scoped(&r->principal) ? r->principal.user_id : NULL;
+}
+
 /* Whether the customer named by id exists and the principal may see it
  * (sales: owns it). With lock, the row is locked FOR UPDATE. Returns 1
  * visible, 0 after answering 404, -1 after answering an error. */

@@ -23,6 +23,7 @@
 #include "resources/audit.h"
 #include "resources/customers.h"
 #include "resources/listing.h"
+#include "resources/record.h"
 #include "resources/render.h"
 #include "validate/validate.h"
 
@@ -146,29 +147,14 @@ enum { ROW_INVITED, ROW_ATTENDED, ROW_FEEDBACK, ROW_SNAPSHOT };
 
 /* ---- helpers ---- */
 
-static const char *scope_owner(const struct request *r)
-{
-    return principal_scoped(&r->principal) ? r->principal.user_id : NULL;
-}
-
 /* Runs a statement of ($1 scope, $2 event id) that yields one event row:
  * SQL_EVENT_GET (the document) or SQL_EVENT_LOCK (the row, locked for the
  * transaction). NULL after answering (404 for an event the caller may not
  * see, exactly as for a missing one; 503). */
 static PGresult *event_query(struct request *r, const char *name, const char *sql, const char *id)
 {
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    const char *params[] = {scope_owner(r), id};
-    PGresult *res = db_exec(r, name, sql, 2, params);
-    if (res && PQntuples(res) == 0) {
-        PQclear(res);
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    return res;
+    const char *params[] = {customer_scope_owner(r), id};
+    return record_fetch(r, id, name, sql, 2, params);
 }
 
 /* The event the path names, locked. */
@@ -207,10 +193,7 @@ static PGresult *event_lock_for_change(struct request *r)
 /* Replies with the event document in row 0 of res (the fields first). */
 static int reply_event(struct request *r, int status, const PGresult *res)
 {
-    struct sbuf doc = {0};
-    render_row(&doc, res, 0, 0, event_render, EVENT_NCOLS);
-    reply_etag(r, PQgetvalue(res, 0, EVENT_VERSION_COL));
-    return reply_json_buf(r, status, &doc);
+    return record_reply(r, status, res, event_render, EVENT_NCOLS);
 }
 
 /* Replies with the current document of the locked event cur. */
@@ -227,7 +210,7 @@ static int reply_event_fetched(struct request *r, const PGresult *cur)
  * document the statement returns lists the customers in scope). */
 static void event_update_begin(struct sqlb *b, const struct request *r)
 {
-    sqlb_bind(b, scope_owner(r));
+    sqlb_bind(b, customer_scope_owner(r));
     sbuf_puts(&b->sql, "UPDATE events e SET ");
 }
 
@@ -267,7 +250,7 @@ static PGresult *event_apply(struct request *r, struct sqlb *b, const char *acti
  * answering an error. */
 static int invited_check(struct request *r, const char *ids_json, struct verrs *v)
 {
-    const char *params[] = {ids_json, scope_owner(r)};
+    const char *params[] = {ids_json, customer_scope_owner(r)};
     PGresult *res = db_exec(r, "event_invited_lock", SQL_INVITED_LOCK, 2, params);
     if (!res)
         return -1;
@@ -321,40 +304,19 @@ static PGresult *attendance_apply(struct request *r, const PGresult *cur, const 
 
 /* ---- handlers ---- */
 
-/* Filters with one parameter: query name, SQL condition, how the value is checked. */
-enum filter_check { FC_TYPE, FC_DATE, FC_UUID };
-static const struct {
-    const char *name;
-    const char *cond;
-    enum filter_check check;
-} event_filters[] = {
-    {"type", "e.type = $%d::text", FC_TYPE},
-    {"from", "e.event_date >= $%d::date", FC_DATE},
-    {"to", "e.event_date <= $%d::date", FC_DATE},
+/* Exact-match filters (mask bits 2..5). */
+static const struct list_filter event_filters[] = {
+    {"type", "e.type = $%d::text", LIST_CHOICE, EVENT_TYPES},
+    {"from", "e.event_date >= $%d::date", LIST_DATE, NULL},
+    {"to", "e.event_date <= $%d::date", LIST_DATE, NULL},
     /* Only a customer the caller may see: another rep's customer matches
      * nothing, like a missing one. */
     {"customer_id",
      "EXISTS (SELECT 1 FROM event_customers ec JOIN customers c ON c.id = ec.customer_id "
      "WHERE ec.event_id = e.id AND ec.customer_id = $%d::uuid AND (" EVENT_SCOPE " IS NULL OR c.owner_id = "
      EVENT_SCOPE "))",
-     FC_UUID},
+     LIST_UUID, NULL},
 };
-
-static bool filter_value_ok(enum filter_check check, const char *v)
-{
-    switch (check) {
-    case FC_TYPE:
-        for (const char *const *t = EVENT_TYPES; *t; t++)
-            if (strcmp(*t, v) == 0)
-                return true;
-        return false;
-    case FC_DATE:
-        return valid_date(v);
-    case FC_UUID:
-        return uuid_valid(v);
-    }
-    return false;
-}
 
 int events_list(struct request *r)
 {
@@ -371,7 +333,7 @@ int events_list(struct request *r)
     if (list_page_init_sorted(r, &page, "events", "-event_date", 2) != 0)
         goto out;
 
-    const char *scope = scope_owner(r);
+    const char *scope = customer_scope_owner(r);
     sqlb_bind(&b, scope); /* $1: EVENT_SCOPE */
     sbuf_puts(&b.sql, "SELECT " EVENT_SELECT "e.event_date::text, e.id FROM events e WHERE true");
     if (scope) {
@@ -382,43 +344,16 @@ int events_list(struct request *r)
         sbuf_puts(&b.sql, " AND e.archived_at IS NULL");
     else
         mask |= 1u << 1;
-    for (size_t i = 0; i < ARRAY_LEN(event_filters); i++) {
-        const char *v = request_query(r, event_filters[i].name);
-        if (!v)
-            continue;
-        if (!filter_value_ok(event_filters[i].check, v)) {
-            problem_sendf(r, 400, "invalid value for query parameter '%s'", event_filters[i].name);
-            goto out;
-        }
-        sbuf_puts(&b.sql, " AND ");
-        sbuf_printf(&b.sql, event_filters[i].cond, sqlb_bind(&b, v));
-        mask |= 1u << (2 + i);
-    }
+    if (list_filters_apply(r, event_filters, ARRAY_LEN(event_filters), &b, &mask, 2) != 0)
+        goto out;
     const char *from = request_query(r, "from"), *to = request_query(r, "to");
     if (from && to && strcmp(from, to) > 0) {
         problem_send(r, 400, "from must not be after to");
         goto out;
     }
-    const char *q = request_query(r, "q");
-    if (q) {
-        if (!*q || utf8_chars(q) > 100 || !valid_utf8(q, strlen(q))) {
-            problem_send(r, 400, "q must be 1 to 100 characters");
-            goto out;
-        }
-        pattern = list_like_pattern(q);
-        sbuf_printf(&b.sql, " AND lower(e.title) LIKE lower($%d::text)", sqlb_bind(&b, pattern));
-        mask |= 1u << 8;
-    }
-    if (page.cursor_id) {
-        if (!uuid_valid(page.cursor_id) || !valid_date(page.keys[0])) {
-            problem_send(r, 400, "cursor is invalid");
-            goto out;
-        }
-        int a = sqlb_bind(&b, page.keys[0]);
-        int id = sqlb_bind(&b, page.keys[1]);
-        sbuf_printf(&b.sql, " AND (e.event_date, e.id) < ($%d::date, $%d::uuid)", a, id);
-        mask |= 1u << 9;
-    }
+    if (list_search_apply(r, "lower(e.title) LIKE lower($%d::text)", &b, &pattern, &mask, 8) != 0 ||
+        list_keyset_apply(r, &page, "(e.event_date, e.id) < ($%d::date, $%d::uuid)", valid_date, &b, &mask, 9) != 0)
+        goto out;
     sbuf_printf(&b.sql, " ORDER BY e.event_date DESC, e.id DESC LIMIT $%d::integer",
                 sqlb_bind(&b, page.limit_plus_one));
     snprintf(name, sizeof name, "event_list_%x", mask);
@@ -438,14 +373,8 @@ out:
 int events_get(struct request *r)
 {
     PGresult *res = event_fetch(r, request_param(r, 0));
-    if (!res)
-        return r->status;
-    if (request_etag_matches(r, PQgetvalue(res, 0, EVENT_VERSION_COL))) {
-        reply_etag(r, PQgetvalue(res, 0, EVENT_VERSION_COL));
-        reply_empty(r, 304);
-    } else {
-        reply_event(r, 200, res);
-    }
+    if (res)
+        record_reply_get(r, res, event_render, EVENT_NCOLS);
     PQclear(res);
     return r->status;
 }

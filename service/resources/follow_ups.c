@@ -23,7 +23,9 @@
 #include "http/problem.h"
 #include "http/response.h"
 #include "resources/audit.h"
+#include "resources/customers.h"
 #include "resources/listing.h"
+#include "resources/record.h"
 #include "resources/render.h"
 #include "validate/validate.h"
 
@@ -155,11 +157,6 @@ static const struct {
 
 /* ---- helpers ---- */
 
-static const char *scope_owner(const struct request *r)
-{
-    return principal_scoped(&r->principal) ? r->principal.user_id : NULL;
-}
-
 /* The visibility parameters ($2, $3 of FU_VISIBLE) for the caller. */
 static void follow_up_scope(const struct request *r, const char **viewer, const char **owner_counts)
 {
@@ -197,25 +194,14 @@ static int customer_side_or_403(struct request *r, const PGresult *cur, const ch
 static PGresult *follow_up_lock(struct request *r, const char *action, bool side_only)
 {
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
     const char *params[3] = {id};
     follow_up_scope(r, &params[1], &params[2]);
-    PGresult *res = db_exec(r, "fu_lock_customer", SQL_FOLLOW_UP_LOCK_CUSTOMER, 3, params);
+    PGresult *res = record_fetch(r, id, "fu_lock_customer", SQL_FOLLOW_UP_LOCK_CUSTOMER, 3, params);
     if (!res)
         return NULL;
-    bool found = PQntuples(res) == 1;
     PQclear(res);
-    res = NULL;
-    if (found && !(res = db_exec(r, "fu_lock", SQL_FOLLOW_UP_LOCK, 3, params)))
+    if (!(res = record_fetch(r, id, "fu_lock", SQL_FOLLOW_UP_LOCK, 3, params)))
         return NULL;
-    if (!found || PQntuples(res) == 0) {
-        PQclear(res);
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
     if ((side_only && customer_side_or_403(r, res, action) != 0) ||
         request_check_if_match(r, PQgetvalue(res, 0, FU_VERSION_COL)) != 0) {
         PQclear(res);
@@ -257,7 +243,7 @@ static int source_check(struct request *r, const char *type, const char *id, cha
     }
     if (!id)
         return 0; /* fields_collect has reported it */
-    const char *params[] = {id, scope_owner(r)};
+    const char *params[] = {id, customer_scope_owner(r)};
     PGresult *res = db_exec(r, follow_up_sources[i].stmt, follow_up_sources[i].sql, 2, params);
     if (!res)
         return -1;
@@ -301,10 +287,7 @@ static int due_date_check(struct request *r, const char *due, struct verrs *v)
 /* Replies with the follow-up document in row 0 of res (the fields first). */
 static int reply_follow_up(struct request *r, int status, const PGresult *res)
 {
-    struct sbuf doc = {0};
-    render_row(&doc, res, 0, 0, follow_up_render, FU_NCOLS);
-    reply_etag(r, PQgetvalue(res, 0, FU_VERSION_COL));
-    return reply_json_buf(r, status, &doc);
+    return record_reply(r, status, res, follow_up_render, FU_NCOLS);
 }
 
 /* Runs "UPDATE follow_ups f SET <set> ..." for the locked item cur,
@@ -330,17 +313,13 @@ static PGresult *follow_up_apply(struct request *r, struct sqlb *b, const char *
 
 /* ---- handlers ---- */
 
-/* Exact-match filters: query name, SQL condition with one parameter, allowed values (NULL: an id). */
-static const struct {
-    const char *name;
-    const char *cond;
-    const char *const *choices;
-} follow_up_filters[] = {
-    {"customer_id", "f.customer_id = $%d::uuid", NULL},
-    {"source_type", "f.source_type = $%d", SOURCE_TYPES},
-    {"source_id", "f.source_id = $%d::uuid", NULL},
-    {"status", "f.status = $%d", FOLLOW_UP_STATUS},
-    {"responsible_user_id", "f.responsible_user_id = $%d::uuid", NULL},
+/* Exact-match filters (mask bits 3..7). */
+static const struct list_filter follow_up_filters[] = {
+    {"customer_id", "f.customer_id = $%d::uuid", LIST_UUID, NULL},
+    {"source_type", "f.source_type = $%d", LIST_CHOICE, SOURCE_TYPES},
+    {"source_id", "f.source_id = $%d::uuid", LIST_UUID, NULL},
+    {"status", "f.status = $%d", LIST_CHOICE, FOLLOW_UP_STATUS},
+    {"responsible_user_id", "f.responsible_user_id = $%d::uuid", LIST_UUID, NULL},
 };
 
 int follow_ups_list(struct request *r)
@@ -384,21 +363,8 @@ int follow_ups_list(struct request *r)
         sbuf_printf(&b.sql, " AND f.responsible_user_id = $%d::uuid", sqlb_bind(&b, viewer));
         mask |= 1u << 2;
     }
-    for (size_t i = 0; i < ARRAY_LEN(follow_up_filters); i++) {
-        const char *v = request_query(r, follow_up_filters[i].name);
-        if (!v)
-            continue;
-        bool ok = follow_up_filters[i].choices == NULL ? uuid_valid(v) : false;
-        for (const char *const *c = follow_up_filters[i].choices; c && *c; c++)
-            ok |= strcmp(*c, v) == 0;
-        if (!ok) {
-            problem_sendf(r, 400, "invalid value for query parameter '%s'", follow_up_filters[i].name);
-            goto out;
-        }
-        sbuf_puts(&b.sql, " AND ");
-        sbuf_printf(&b.sql, follow_up_filters[i].cond, sqlb_bind(&b, v));
-        mask |= 1u << (3 + i);
-    }
+    if (list_filters_apply(r, follow_up_filters, ARRAY_LEN(follow_up_filters), &b, &mask, 3) != 0)
+        goto out;
     if (overdue) {
         sbuf_puts(&b.sql, want_overdue ? " AND " FOLLOW_UP_OVERDUE : " AND NOT " FOLLOW_UP_OVERDUE);
         mask |= 1u << (want_overdue ? 8 : 9);
@@ -407,16 +373,8 @@ int follow_ups_list(struct request *r)
         sbuf_printf(&b.sql, " AND f.due_date < $%d::date", sqlb_bind(&b, due_before));
         mask |= 1u << 10;
     }
-    if (page.cursor_id) {
-        if (!uuid_valid(page.cursor_id) || !valid_date(page.keys[0])) {
-            problem_send(r, 400, "cursor is invalid");
-            goto out;
-        }
-        int a = sqlb_bind(&b, page.keys[0]);
-        int id = sqlb_bind(&b, page.keys[1]);
-        sbuf_printf(&b.sql, " AND (f.due_date, f.id) > ($%d::date, $%d::uuid)", a, id);
-        mask |= 1u << 11;
-    }
+    if (list_keyset_apply(r, &page, "(f.due_date, f.id) > ($%d::date, $%d::uuid)", valid_date, &b, &mask, 11) != 0)
+        goto out;
     sbuf_printf(&b.sql, " ORDER BY f.due_date, f.id LIMIT $%d::integer", sqlb_bind(&b, page.limit_plus_one));
     snprintf(name, sizeof name, "fu_list_%x", mask);
     if (!(res = db_exec(r, name, b.sql.data, b.n, b.params)))
@@ -433,26 +391,13 @@ int follow_ups_get(struct request *r)
 {
     PGresult *res = NULL;
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        goto out;
-    }
     const char *params[3] = {id};
     follow_up_scope(r, &params[1], &params[2]);
-    if (!(res = db_exec(r, "fu_get", SQL_FOLLOW_UP_GET, 3, params)))
+    if (!(res = record_fetch(r, id, "fu_get", SQL_FOLLOW_UP_GET, 3, params)))
         goto out;
-    if (PQntuples(res) == 0) {
-        problem_send(r, 404, NULL);
-        goto out;
-    }
     if (audit_read(r, "follow_up", PQgetvalue(res, 0, FU_ID_COL), PQgetvalue(res, 0, FU_CUSTOMER_COL)) != 0)
         goto out;
-    if (request_etag_matches(r, PQgetvalue(res, 0, FU_VERSION_COL))) {
-        reply_etag(r, PQgetvalue(res, 0, FU_VERSION_COL));
-        reply_empty(r, 304);
-    } else {
-        reply_follow_up(r, 200, res);
-    }
+    record_reply_get(r, res, follow_up_render, FU_NCOLS);
 out:
     PQclear(res);
     return r->status;

@@ -16,6 +16,7 @@
 #include "resources/audit.h"
 #include "resources/customers.h"
 #include "resources/listing.h"
+#include "resources/record.h"
 #include "resources/render.h"
 #include "resources/users.h"
 #include "validate/validate.h"
@@ -104,37 +105,17 @@ enum { REFS_CUSTOMER_ARCHIVED, REFS_CONTACT_OK };
 
 /* ---- helpers ---- */
 
-static const char *scope_owner(const struct request *r)
-{
-    return principal_scoped(&r->principal) ? r->principal.user_id : NULL;
-}
-
 /* Loads the interaction the path names, in scope: locks its customer first,
  * then the interaction. NULL after answering (404 / 503). */
 static PGresult *interaction_lock(struct request *r)
 {
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    const char *params[] = {id, scope_owner(r)};
-    PGresult *res = db_exec(r, "inter_lock_customer", SQL_INTERACTION_LOCK_CUSTOMER, 2, params);
+    const char *params[] = {id, customer_scope_owner(r)};
+    PGresult *res = record_fetch(r, id, "inter_lock_customer", SQL_INTERACTION_LOCK_CUSTOMER, 2, params);
     if (!res)
         return NULL;
-    bool found = PQntuples(res) == 1;
     PQclear(res);
-    if (!found) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    res = db_exec(r, "inter_lock", SQL_INTERACTION_LOCK, 1, params);
-    if (res && PQntuples(res) == 0) {
-        PQclear(res);
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    return res;
+    return record_fetch(r, id, "inter_lock", SQL_INTERACTION_LOCK, 1, params);
 }
 
 /* Checks what a body refers to, once its fields are valid: the contact must
@@ -173,10 +154,7 @@ static void next_action_check(const char *next_action, const char *next_action_d
 /* Replies with the interaction document in row 0 of res (the fields first). */
 static int reply_interaction(struct request *r, int status, const PGresult *res)
 {
-    struct sbuf doc = {0};
-    render_row(&doc, res, 0, 0, interaction_render, INTER_NCOLS);
-    reply_etag(r, PQgetvalue(res, 0, INTER_VERSION_COL));
-    return reply_json_buf(r, status, &doc);
+    return record_reply(r, status, res, interaction_render, INTER_NCOLS);
 }
 
 /* Runs "UPDATE interactions i SET <set> ..." for the locked interaction cur,
@@ -202,39 +180,23 @@ static PGresult *interaction_apply(struct request *r, struct sqlb *b, const char
 
 /* ---- handlers ---- */
 
-/* Timestamp sort keys travel in cursors as RFC 3339 UTC with microseconds, so
- * a forged or corrupted cursor can be refused (400) before it reaches SQL. */
-#define CURSOR_TS(col) "(to_json(" col ") #>> '{}')"
-
-static const struct {
-    const char *name;
-    const char *order;  /* ORDER BY */
-    const char *keyset; /* row comparison against the cursor: $a sort key, $b id */
-} interaction_sorts[] = {
-    {"-occurred_at", "i.occurred_at DESC, i.id DESC", "(i.occurred_at, i.id) < ($%d::timestamptz, $%d::uuid)"},
-    {"occurred_at", "i.occurred_at, i.id", "(i.occurred_at, i.id) > ($%d::timestamptz, $%d::uuid)"},
+/* sort=, the default first. The key is the occurrence time (LIST_CURSOR_TS). */
+#define INTERACTION_KEY LIST_CURSOR_TS("i.occurred_at")
+static const struct list_sort interaction_sorts[] = {
+    {"-occurred_at", "i.occurred_at DESC, i.id DESC", "(i.occurred_at, i.id) < ($%d::timestamptz, $%d::uuid)",
+     INTERACTION_KEY, valid_timestamp},
+    {"occurred_at", "i.occurred_at, i.id", "(i.occurred_at, i.id) > ($%d::timestamptz, $%d::uuid)", INTERACTION_KEY,
+     valid_timestamp},
 };
 
-static bool channel_valid(const char *s)
-{
-    for (const char *const *c = CHANNELS; *c; c++)
-        if (strcmp(*c, s) == 0)
-            return true;
-    return false;
-}
-
-/* Filters: query name, SQL condition with one parameter, value check. */
-static const struct {
-    const char *name;
-    const char *cond;
-    bool (*valid)(const char *);
-} interaction_filters[] = {
-    {"customer_id", "i.customer_id = $%d::uuid", uuid_valid},
-    {"channel", "i.channel = $%d", channel_valid},
-    {"author_id", "i.author_id = $%d::uuid", uuid_valid},
-    {"from", "i.occurred_at >= $%d::timestamptz", valid_timestamp},
-    {"to", "i.occurred_at < $%d::timestamptz", valid_timestamp},
-    {"next_action_due_before", "i.next_action_due < $%d::date", valid_date},
+/* Exact-match filters (mask bits 2..7). */
+static const struct list_filter interaction_filters[] = {
+    {"customer_id", "i.customer_id = $%d::uuid", LIST_UUID, NULL},
+    {"channel", "i.channel = $%d", LIST_CHOICE, CHANNELS},
+    {"author_id", "i.author_id = $%d::uuid", LIST_UUID, NULL},
+    {"from", "i.occurred_at >= $%d::timestamptz", LIST_TIMESTAMP, NULL},
+    {"to", "i.occurred_at < $%d::timestamptz", LIST_TIMESTAMP, NULL},
+    {"next_action_due_before", "i.next_action_due < $%d::date", LIST_DATE, NULL},
 };
 
 int interactions_list(struct request *r)
@@ -246,23 +208,18 @@ int interactions_list(struct request *r)
     char name[48];
     unsigned mask = 0;
 
-    const char *sort = request_query(r, "sort");
-    size_t si = 0;
-    if (sort) {
-        for (si = 0; si < ARRAY_LEN(interaction_sorts) && strcmp(interaction_sorts[si].name, sort) != 0; si++)
-            ;
-        if (si == ARRAY_LEN(interaction_sorts)) {
-            problem_send(r, 400, "sort must be one of occurred_at, -occurred_at");
-            goto out;
-        }
-    }
+    int si = list_sort_find(r, interaction_sorts, ARRAY_LEN(interaction_sorts),
+                            "sort must be one of occurred_at, -occurred_at");
+    if (si < 0)
+        goto out;
+    const struct list_sort *sort = &interaction_sorts[si];
     bool include_archived;
     if (query_bool(r, "include_archived", false, &include_archived) != 0)
         goto out;
-    if (list_page_init_sorted(r, &page, "interactions", interaction_sorts[si].name, 2) != 0)
+    if (list_page_init_sorted(r, &page, "interactions", sort->name, 2) != 0)
         goto out;
 
-    sbuf_puts(&b.sql, "SELECT " INTERACTION_SELECT CURSOR_TS("i.occurred_at") ", i.id FROM interactions i WHERE true");
+    sbuf_printf(&b.sql, "SELECT " INTERACTION_SELECT "%s, i.id FROM interactions i WHERE true", sort->key_expr);
     if (!include_archived)
         sbuf_puts(&b.sql, " AND i.archived_at IS NULL");
     else
@@ -272,45 +229,15 @@ int interactions_list(struct request *r)
         sbuf_printf(&b.sql, SQL_IN_SCOPE, sqlb_bind(&b, r->principal.user_id));
         mask |= 1u << 1;
     }
-    for (size_t i = 0; i < ARRAY_LEN(interaction_filters); i++) {
-        const char *v = request_query(r, interaction_filters[i].name);
-        if (!v)
-            continue;
-        if (!interaction_filters[i].valid(v)) {
-            problem_sendf(r, 400, "invalid value for query parameter '%s'", interaction_filters[i].name);
-            goto out;
-        }
-        sbuf_puts(&b.sql, " AND ");
-        sbuf_printf(&b.sql, interaction_filters[i].cond, sqlb_bind(&b, v));
-        mask |= 1u << (2 + i);
-    }
-    const char *q = request_query(r, "q");
-    if (q) {
-        if (!*q || !valid_utf8(q, strlen(q)) || utf8_chars(q) > 100) {
-            problem_send(r, 400, "q must be 1 to 100 characters");
-            goto out;
-        }
-        pattern = list_like_pattern(q);
-        sbuf_printf(&b.sql, " AND lower(i.summary) LIKE lower($%d::text)", sqlb_bind(&b, pattern));
-        mask |= 1u << 10;
-    }
-    if (page.cursor_id) {
-        if (!uuid_valid(page.cursor_id) || !valid_timestamp(page.keys[0])) {
-            problem_send(r, 400, "cursor is invalid");
-            goto out;
-        }
-        int a = sqlb_bind(&b, page.keys[0]);
-        int id = sqlb_bind(&b, page.keys[1]);
-        sbuf_puts(&b.sql, " AND ");
-        sbuf_printf(&b.sql, interaction_sorts[si].keyset, a, id);
-        mask |= 1u << 11;
-    }
-    sbuf_printf(&b.sql, " ORDER BY %s LIMIT $%d::integer", interaction_sorts[si].order,
-                sqlb_bind(&b, page.limit_plus_one));
-    snprintf(name, sizeof name, "inter_list_%x_%zu", mask, si);
+    if (list_filters_apply(r, interaction_filters, ARRAY_LEN(interaction_filters), &b, &mask, 2) != 0 ||
+        list_search_apply(r, "lower(i.summary) LIKE lower($%d::text)", &b, &pattern, &mask, 10) != 0 ||
+        list_keyset_apply(r, &page, sort->keyset, sort->key_valid, &b, &mask, 11) != 0)
+        goto out;
+    sbuf_printf(&b.sql, " ORDER BY %s LIMIT $%d::integer", sort->order, sqlb_bind(&b, page.limit_plus_one));
+    snprintf(name, sizeof name, "inter_list_%x_%d", mask, si);
     /* A summary search is planned for its pattern (trigram index or not);
      * everything else reuses the statement of its filter combination. */
-    res = db_exec(r, q ? NULL : name, b.sql.data, b.n, b.params);
+    res = db_exec(r, pattern ? NULL : name, b.sql.data, b.n, b.params);
     if (!res)
         goto out;
     list_page_reply_rendered(r, &page, res, interaction_render, INTER_NCOLS, 2);
@@ -326,25 +253,12 @@ int interactions_get(struct request *r)
 {
     PGresult *res = NULL;
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
+    const char *params[] = {id, customer_scope_owner(r)};
+    if (!(res = record_fetch(r, id, "inter_get", SQL_INTERACTION_GET, 2, params)))
         goto out;
-    }
-    const char *params[] = {id, scope_owner(r)};
-    if (!(res = db_exec(r, "inter_get", SQL_INTERACTION_GET, 2, params)))
-        goto out;
-    if (PQntuples(res) == 0) {
-        problem_send(r, 404, NULL);
-        goto out;
-    }
     if (audit_read(r, "interaction", PQgetvalue(res, 0, INTER_ID_COL), PQgetvalue(res, 0, INTER_CUSTOMER_COL)) != 0)
         goto out;
-    if (request_etag_matches(r, PQgetvalue(res, 0, INTER_VERSION_COL))) {
-        reply_etag(r, PQgetvalue(res, 0, INTER_VERSION_COL));
-        reply_empty(r, 304);
-    } else {
-        reply_interaction(r, 200, res);
-    }
+    record_reply_get(r, res, interaction_render, INTER_NCOLS);
 out:
     PQclear(res);
     return r->status;

@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/db.h"
 #include "http/problem.h"
 #include "http/response.h"
 #include "resources/render.h"
+#include "validate/validate.h"
 
 void list_page_free(struct list_page *p)
 {
@@ -163,4 +165,98 @@ char *list_like_pattern(const char *q)
     }
     sbuf_puts(&b, "%");
     return sbuf_take(&b);
+}
+
+bool list_value_ok(enum list_check check, const char *const *choices, const char *v)
+{
+    switch (check) {
+    case LIST_TEXT:
+        return strlen(v) <= 200 && valid_utf8(v, strlen(v));
+    case LIST_UUID:
+        return uuid_valid(v);
+    case LIST_DATE:
+        return valid_date(v);
+    case LIST_TIMESTAMP:
+        return valid_timestamp(v);
+    case LIST_CHOICE:
+        for (const char *const *c = choices; c && *c; c++)
+            if (strcmp(*c, v) == 0)
+                return true;
+        return false;
+    }
+    return false;
+}
+
+int list_filters_apply(struct request *r, const struct list_filter *f, size_t n, struct sqlb *b, unsigned *mask,
+                       int first_bit)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *v = request_query(r, f[i].name);
+        if (!v)
+            continue;
+        if (!list_value_ok(f[i].check, f[i].choices, v)) {
+            problem_sendf(r, 400, "invalid value for query parameter '%s'", f[i].name);
+            return -1;
+        }
+        sbuf_puts(&b->sql, " AND ");
+        sbuf_printf(&b->sql, f[i].cond, sqlb_bind(b, v));
+        *mask |= 1u << (first_bit + (int)i);
+    }
+    return 0;
+}
+
+int list_search_pattern(struct request *r, char **pattern)
+{
+    *pattern = NULL;
+    const char *q = request_query(r, "q");
+    if (!q)
+        return 0;
+    if (!*q || !valid_utf8(q, strlen(q)) || utf8_chars(q) > 100) {
+        problem_send(r, 400, "q must be 1 to 100 characters");
+        return -1;
+    }
+    *pattern = list_like_pattern(q);
+    return 0;
+}
+
+int list_search_apply(struct request *r, const char *cond, struct sqlb *b, char **pattern, unsigned *mask, int bit)
+{
+    if (list_search_pattern(r, pattern) != 0)
+        return -1;
+    if (*pattern) {
+        int p = sqlb_bind(b, *pattern);
+        sbuf_puts(&b->sql, " AND ");
+        sbuf_printf(&b->sql, cond, p, p); /* cond uses one or both */
+        *mask |= 1u << bit;
+    }
+    return 0;
+}
+
+int list_sort_find(struct request *r, const struct list_sort *s, size_t n, const char *message)
+{
+    const char *sort = request_query(r, "sort");
+    if (!sort)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s[i].name, sort) == 0)
+            return (int)i;
+    problem_send(r, 400, message);
+    return -1;
+}
+
+int list_keyset_apply(struct request *r, const struct list_page *p, const char *keyset,
+                      bool (*key_valid)(const char *), struct sqlb *b, unsigned *mask, int bit)
+{
+    if (!p->cursor_id)
+        return 0;
+    if (!p->keys[0] || !p->keys[1] || !uuid_valid(p->cursor_id) || (key_valid && !key_valid(p->keys[0]))) {
+        problem_send(r, 400, "cursor is invalid");
+        return -1;
+    }
+    int key = sqlb_bind(b, p->keys[0]);
+    int id = sqlb_bind(b, p->keys[1]);
+    sbuf_puts(&b->sql, " AND ");
+    sbuf_printf(&b->sql, keyset, key, id);
+    *mask |= 1u << bit;
+    return 0;
 }

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "resources/audit.h"
 #include "resources/listing.h"
+#include "resources/record.h"
 #include "resources/render.h"
 #include "validate/validate.h"
 
@@ -110,20 +111,10 @@ enum { LOCK_ROLE = USER_NCOLS, LOCK_ACTIVE, LOCK_ROW };
 
 /* ---- helpers ---- */
 
-/* Replies with the user document in row 0 of res (the fields first); with
- * etag, also its ETag. */
-static int reply_user_doc(struct request *r, int status, const PGresult *res, bool etag)
-{
-    struct sbuf doc = {0};
-    render_row(&doc, res, 0, 0, user_render, USER_NCOLS);
-    if (etag)
-        reply_etag(r, PQgetvalue(res, 0, USER_VERSION_COL));
-    return reply_json_buf(r, status, &doc);
-}
-
+/* Replies with the user document in row 0 of res (the fields first) and its ETag. */
 static int reply_user(struct request *r, int status, const PGresult *res)
 {
-    return reply_user_doc(r, status, res, true);
+    return record_reply(r, status, res, user_render, USER_NCOLS);
 }
 
 /* Locks the user the path names for the transaction; with n_admins, first
@@ -144,13 +135,7 @@ static PGresult *user_lock(struct request *r, int *n_admins)
         PQclear(admins);
     }
     const char *params[] = {id};
-    PGresult *res = db_exec(r, "user_lock", SQL_USER_LOCK, 1, params);
-    if (res && PQntuples(res) == 0) {
-        PQclear(res);
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    return res;
+    return record_fetch(r, id, "user_lock", SQL_USER_LOCK, 1, params);
 }
 
 /* ---- handlers ---- */
@@ -161,10 +146,13 @@ int users_me(struct request *r)
     PGresult *res = db_exec(r, "user_get", SQL_USER_GET, 1, params);
     if (!res)
         return r->status;
-    if (PQntuples(res) == 0)
+    if (PQntuples(res) == 0) {
         problem_send(r, 404, NULL);
-    else
-        reply_user_doc(r, 200, res, false);
+    } else { /* without an ETag, unlike GET /v1/users/{id} */
+        struct sbuf doc = {0};
+        render_row(&doc, res, 0, 0, user_render, USER_NCOLS);
+        reply_json_buf(r, 200, &doc);
+    }
     PQclear(res);
     return r->status;
 }
@@ -198,19 +186,9 @@ int users_list(struct request *r)
         sbuf_printf(&b.sql, " AND u.active = $%d::boolean", sqlb_bind(&b, active ? "true" : "false"));
         mask |= 1u << 1;
     }
-    const char *q = request_query(r, "q");
-    if (q) {
-        if (!*q || utf8_chars(q) > 100 || !valid_utf8(q, strlen(q))) {
-            problem_send(r, 400, "q must be 1 to 100 characters");
-            goto out;
-        }
-        pattern = list_like_pattern(q);
-        int p = sqlb_bind(&b, pattern);
-        sbuf_printf(&b.sql,
-                    " AND (lower(u.username) LIKE lower($%d::text) OR lower(u.display_name) LIKE lower($%d::text))", p,
-                    p);
-        mask |= 1u << 2;
-    }
+    if (list_search_apply(r, "(lower(u.username) LIKE lower($%d::text) OR lower(u.display_name) LIKE lower($%d::text))",
+                          &b, &pattern, &mask, 2) != 0)
+        goto out;
     if (page.cursor_id) {
         sbuf_printf(&b.sql, " AND u.username > $%d::text", sqlb_bind(&b, page.keys[0]));
         mask |= 1u << 3;
@@ -232,22 +210,10 @@ out:
 int users_get(struct request *r)
 {
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id))
-        return problem_send(r, 404, NULL);
     const char *params[] = {id};
-    PGresult *res = db_exec(r, "user_get", SQL_USER_GET, 1, params);
-    if (!res)
-        return r->status;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return problem_send(r, 404, NULL);
-    }
-    if (request_etag_matches(r, PQgetvalue(res, 0, USER_VERSION_COL))) {
-        reply_etag(r, PQgetvalue(res, 0, USER_VERSION_COL));
-        reply_empty(r, 304);
-    } else {
-        reply_user(r, 200, res);
-    }
+    PGresult *res = record_fetch(r, id, "user_get", SQL_USER_GET, 1, params);
+    if (res)
+        record_reply_get(r, res, user_render, USER_NCOLS);
     PQclear(res);
     return r->status;
 }
