@@ -171,7 +171,7 @@ bool list_value_ok(enum list_check check, const char *const *choices, const char
 {
     switch (check) {
     case LIST_TEXT:
-        return strlen(v) <= 200 && valid_utf8(v, strlen(v));
+        return valid_utf8(v, strlen(v)) && utf8_chars(v) <= 200;
     case LIST_UUID:
         return uuid_valid(v);
     case LIST_DATE:

@@ -53,10 +53,10 @@ enum { COL_VERSION = POLICY_NCOLS, COL_UPDATED_AT, COL_UPDATED_BY };
     "SELECT " POLICY_FIELDS(RENDER_SQL) "max(p.version) OVER (), max(p.updated_at) OVER (), "                \
     "first_value(p.updated_by) OVER (ORDER BY p.updated_at DESC) FROM cadence_policies p "                    \
     "ORDER BY array_position(ARRAY['vip', 'key', 'general', 'reserve'], p.tier)"
-/* The whole policy as JSON, for the audit trail. */
+/* The whole policy as a JSON object {"tiers": [...]}, for the audit trail. */
 #define SQL_POLICY_SNAPSHOT                                                                                   \
-    "(SELECT json_agg(to_jsonb(p) ORDER BY array_position(ARRAY['vip', 'key', 'general', 'reserve'], p.tier)) " \
-    "FROM cadence_policies p)"
+    "(SELECT json_build_object('tiers', json_agg(to_jsonb(p) ORDER BY array_position(ARRAY['vip', 'key', "    \
+    "'general', 'reserve'], p.tier))) FROM cadence_policies p)"
 /* Writers serialise on the vip row (every PUT rewrites all rows with one version). */
 #define SQL_POLICY_LOCK                                                                                       \
     "SELECT v.version, " SQL_POLICY_SNAPSHOT " FROM cadence_policies v WHERE v.tier = 'vip' FOR UPDATE OF v"

@@ -321,9 +321,12 @@ def test_policy_put_changes_customer_figures_and_is_audited(api, users, customer
     due = add_months(last_local, 2)
     assert c["next_contact_due"] == due.isoformat() and c["contact_status"] == status_for(due, 30)
     assert c["next_review_due"] is None
-    row = db("SELECT actor_id, before->1->>'contact_interval_months', after->1->>'contact_interval_months' "
+    row = db("SELECT actor_id, before->'tiers'->1->>'contact_interval_months', "
+             "after->'tiers'->1->>'contact_interval_months' "
              "FROM audit_log WHERE entity = 'cadence_policy' ORDER BY id DESC LIMIT 1")
     assert row == f"{users.ids['manager']}|1|2"
+    r = api.get("/v1/audit?entity=cadence_policy&limit=1", users["admin"])   # validated against AuditEntry
+    assert r.status_code == 200 and r.json()["items"][0]["after"]["tiers"][1]["contact_interval_months"] == 2
     # A stale If-Match changes nothing.
     r = api.call("PUT", "/v1/policies/cadence", users["manager"], json_body={"tiers": DEFAULT_POLICY},
                  headers={"If-Match": f'W/"{before["version"]}"'})
