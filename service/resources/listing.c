@@ -244,19 +244,31 @@ int list_sort_find(struct request *r, const struct list_sort *s, size_t n, const
     return -1;
 }
 
-int list_keyset_apply(struct request *r, const struct list_page *p, const char *keyset,
-                      bool (*key_valid)(const char *), struct sqlb *b, unsigned *mask, int bit)
+int list_keyset_bind(struct request *r, const struct list_page *p, bool (*key_valid)(const char *), struct sqlb *b,
+                     int *key, int *id)
 {
+    *key = *id = 0;
     if (!p->cursor_id)
         return 0;
     if (!p->keys[0] || !p->keys[1] || !uuid_valid(p->cursor_id) || (key_valid && !key_valid(p->keys[0]))) {
         problem_send(r, 400, "cursor is invalid");
         return -1;
     }
-    int key = sqlb_bind(b, p->keys[0]);
-    int id = sqlb_bind(b, p->keys[1]);
-    sbuf_puts(&b->sql, " AND ");
-    sbuf_printf(&b->sql, keyset, key, id);
-    *mask |= 1u << bit;
+    *key = sqlb_bind(b, p->keys[0]);
+    *id = sqlb_bind(b, p->keys[1]);
+    return 0;
+}
+
+int list_keyset_apply(struct request *r, const struct list_page *p, const char *keyset,
+                      bool (*key_valid)(const char *), struct sqlb *b, unsigned *mask, int bit)
+{
+    int key, id;
+    if (list_keyset_bind(r, p, key_valid, b, &key, &id) != 0)
+        return -1;
+    if (key) {
+        sbuf_puts(&b->sql, " AND ");
+        sbuf_printf(&b->sql, keyset, key, id);
+        *mask |= 1u << bit;
+    }
     return 0;
 }

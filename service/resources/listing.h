@@ -133,4 +133,14 @@ int list_sort_find(struct request *r, const struct list_sort *s, size_t n, const
 int list_keyset_apply(struct request *r, const struct list_page *p, const char *keyset,
                       bool (*key_valid)(const char *), struct sqlb *b, unsigned *mask, int bit) WUR;
 
+/* The checks of list_keyset_apply without the text, for a statement that
+ * uses the cursor in more than one place or builds its text after binding
+ * (reports.c): for a page with a two-key cursor, refuses it with 400
+ * "cursor is invalid" unless the id is a UUID and key_valid (NULL: any)
+ * accepts the sort key; else binds the sort key and the id and sets *key and
+ * *id to their parameter numbers. Without a cursor *key = *id = 0. Returns
+ * 0, or -1 after answering. */
+int list_keyset_bind(struct request *r, const struct list_page *p, bool (*key_valid)(const char *), struct sqlb *b,
+                     int *key, int *id) WUR;
+
 #endif

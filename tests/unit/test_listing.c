@@ -701,6 +701,67 @@ static void test_keyset_apply(void **state)
     free(c);
 }
 
+/* list_keyset_bind: the checks of list_keyset_apply, binding without text. */
+static void test_keyset_bind(void **state)
+{
+    (void)state;
+    struct request r;
+    struct list_page p;
+    struct sqlb b = {0};
+    int key = -1, id = -1;
+
+    /* No cursor: nothing bound, both numbers 0. */
+    request_with(&r, "limit=5");
+    assert_int_equal(list_page_init_sorted(&r, &p, "overdue", "visit", 2), 0);
+    assert_int_equal(list_keyset_bind(&r, &p, valid_date, &b, &key, &id), 0);
+    assert_int_equal(key, 0);
+    assert_int_equal(id, 0);
+    assert_int_equal(b.n, 0);
+    list_page_free(&p);
+    request_cleanup(&r);
+
+    /* A good cursor: the key, then the id, after what is bound already; no text. */
+    char *c = cursor_of("[\"overdue\",\"visit\",\"2026-01-31\",\"" UUID "\"]");
+    char qs[256];
+    snprintf(qs, sizeof qs, "cursor=%s", c);
+    request_with(&r, qs);
+    assert_int_equal(list_page_init_sorted(&r, &p, "overdue", "visit", 2), 0);
+    sqlb_bind(&b, "limit"); /* $1 taken already */
+    assert_int_equal(list_keyset_bind(&r, &p, valid_date, &b, &key, &id), 0);
+    assert_int_equal(key, 2);
+    assert_int_equal(id, 3);
+    assert_int_equal(b.n, 3);
+    assert_ptr_equal(b.params[1], p.keys[0]);
+    assert_ptr_equal(b.params[2], p.keys[1]);
+    assert_int_equal(b.sql.len, 0);
+    assert_int_equal(r.status, 0);
+    list_page_free(&p);
+    request_cleanup(&r);
+    free(c);
+
+    /* Refused like list_keyset_apply: a key the check refuses, an id that is not a UUID. */
+    static const char *const bad[] = {
+        "[\"overdue\",\"visit\",\"2026-02-30\",\"" UUID "\"]",
+        "[\"overdue\",\"visit\",\"2026-01-31\",\"42\"]",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        memset(&b, 0, sizeof b);
+        key = id = -1;
+        c = cursor_of(bad[i]);
+        snprintf(qs, sizeof qs, "cursor=%s", c);
+        request_with(&r, qs);
+        assert_int_equal(list_page_init_sorted(&r, &p, "overdue", "visit", 2), 0);
+        if (list_keyset_bind(&r, &p, valid_date, &b, &key, &id) != -1)
+            fail_msg("cursor %s was accepted", bad[i]);
+        expect_400(&r, "cursor is invalid");
+        assert_int_equal(b.n, 0);
+        list_page_free(&p);
+        request_cleanup(&r);
+        free(c);
+    }
+    sbuf_free(&b.sql);
+}
+
 static void test_customer_scope_owner(void **state)
 {
     (void)state;
@@ -733,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_search_apply),
         cmocka_unit_test(test_sort_find),
         cmocka_unit_test(test_keyset_apply),
+        cmocka_unit_test(test_keyset_bind),
         cmocka_unit_test(test_customer_scope_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
