@@ -22,6 +22,7 @@
 #include "resources/audit.h"
 #include "resources/customers.h"
 #include "resources/listing.h"
+#include "resources/record.h"
 #include "resources/render.h"
 #include "resources/users.h"
 #include "resources/visit_plans.h"
@@ -105,33 +106,19 @@ enum { LOCK_ARCHIVED = VISIT_NCOLS, LOCK_ROW };
 
 /* ---- helpers ---- */
 
-static const char *scope_owner(const struct request *r)
-{
-    return principal_scoped(&r->principal) ? r->principal.user_id : NULL;
-}
-
 /* Locks the record's customer, then the record the path names (in scope),
  * for the transaction, and honours If-Match. NULL after answering (404 /
  * 412 / 503). */
 static PGresult *visit_lock(struct request *r)
 {
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    const char *params[] = {id, scope_owner(r)};
-    PGresult *res = db_exec(r, "visit_cust_lock", SQL_VISIT_CUSTOMER_LOCK, 2, params);
+    const char *params[] = {id, customer_scope_owner(r)};
+    PGresult *res = record_fetch(r, id, "visit_cust_lock", SQL_VISIT_CUSTOMER_LOCK, 2, params);
     if (!res)
         return NULL;
-    int found = PQntuples(res);
     PQclear(res);
-    if (!found) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
     /* Records are never deleted and never change customer: the row is there. */
-    if ((res = db_exec(r, "visit_lock", SQL_VISIT_LOCK, 1, params)) &&
+    if ((res = record_fetch(r, id, "visit_lock", SQL_VISIT_LOCK, 1, params)) &&
         request_check_if_match(r, PQgetvalue(res, 0, VISIT_VERSION_COL)) != 0) {
         PQclear(res);
         return NULL;
@@ -142,10 +129,7 @@ static PGresult *visit_lock(struct request *r)
 /* Replies with the visit document in row 0 of res (the fields first). */
 static int reply_visit(struct request *r, int status, const PGresult *res)
 {
-    struct sbuf doc = {0};
-    render_row(&doc, res, 0, 0, visit_render, VISIT_NCOLS);
-    reply_etag(r, PQgetvalue(res, 0, VISIT_VERSION_COL));
-    return reply_json_buf(r, status, &doc);
+    return record_reply(r, status, res, visit_render, VISIT_NCOLS);
 }
 
 /* Runs "UPDATE visits v SET <set> ..." for the locked record cur, returning
@@ -200,21 +184,16 @@ static int visit_customer(struct request *r, const char *plan_id, const char *se
 
 /* ---- handlers ---- */
 
-/* Timestamp sort keys travel in cursors as RFC 3339 UTC with microseconds, so
- * a forged or corrupted cursor can be refused (400) before it reaches SQL. */
-#define CURSOR_TS(col) "(to_json(" col ") #>> '{}')" /* RFC 3339, microseconds, +00:00 (UTC session) */
+/* The one order, newest first; the key is the visit time (LIST_CURSOR_TS). */
+#define VISIT_KEYSET "(v.visited_at, v.id) < ($%d::timestamptz, $%d::uuid)"
 
-/* Filters with one parameter: query name, SQL condition, value check. */
-static const struct {
-    const char *name;
-    const char *cond;
-    bool (*valid)(const char *);
-} visit_filters[] = {
-    {"customer_id", "v.customer_id = $%d::uuid", uuid_valid},
-    {"plan_id", "v.plan_id = $%d::uuid", uuid_valid},
-    {"author_id", "v.author_id = $%d::uuid", uuid_valid},
-    {"from", "v.visited_at >= $%d::timestamptz", valid_timestamp},
-    {"to", "v.visited_at < $%d::timestamptz", valid_timestamp},
+/* Exact-match filters (mask bits 2..6). */
+static const struct list_filter visit_filters[] = {
+    {"customer_id", "v.customer_id = $%d::uuid", LIST_UUID, NULL},
+    {"plan_id", "v.plan_id = $%d::uuid", LIST_UUID, NULL},
+    {"author_id", "v.author_id = $%d::uuid", LIST_UUID, NULL},
+    {"from", "v.visited_at >= $%d::timestamptz", LIST_TIMESTAMP, NULL},
+    {"to", "v.visited_at < $%d::timestamptz", LIST_TIMESTAMP, NULL},
 };
 
 /* Newest first: visited_at desc, id desc. */
@@ -232,7 +211,7 @@ int visits_list(struct request *r)
     if (list_page_init_sorted(r, &page, "visits", "-visited_at", 2) != 0)
         goto out;
 
-    sbuf_puts(&b.sql, "SELECT " VISIT_SELECT CURSOR_TS("v.visited_at") ", v.id FROM " VISIT_FROM " WHERE true");
+    sbuf_puts(&b.sql, "SELECT " VISIT_SELECT LIST_CURSOR_TS("v.visited_at") ", v.id FROM " VISIT_FROM " WHERE true");
     if (!include_archived)
         sbuf_puts(&b.sql, " AND v.archived_at IS NULL");
     else
@@ -241,28 +220,9 @@ int visits_list(struct request *r)
         sbuf_printf(&b.sql, " AND c.owner_id = $%d::uuid", sqlb_bind(&b, r->principal.user_id));
         mask |= 1u << 1;
     }
-    for (size_t i = 0; i < ARRAY_LEN(visit_filters); i++) {
-        const char *v = request_query(r, visit_filters[i].name);
-        if (!v)
-            continue;
-        if (!visit_filters[i].valid(v)) {
-            problem_sendf(r, 400, "invalid value for query parameter '%s'", visit_filters[i].name);
-            goto out;
-        }
-        sbuf_puts(&b.sql, " AND ");
-        sbuf_printf(&b.sql, visit_filters[i].cond, sqlb_bind(&b, v));
-        mask |= 1u << (2 + i);
-    }
-    if (page.cursor_id) {
-        if (!uuid_valid(page.cursor_id) || !valid_timestamp(page.keys[0])) {
-            problem_send(r, 400, "cursor is invalid");
-            goto out;
-        }
-        int a = sqlb_bind(&b, page.keys[0]);
-        int id = sqlb_bind(&b, page.keys[1]);
-        sbuf_printf(&b.sql, " AND (v.visited_at, v.id) < ($%d::timestamptz, $%d::uuid)", a, id);
-        mask |= 1u << 10;
-    }
+    if (list_filters_apply(r, visit_filters, ARRAY_LEN(visit_filters), &b, &mask, 2) != 0 ||
+        list_keyset_apply(r, &page, VISIT_KEYSET, valid_timestamp, &b, &mask, 10) != 0)
+        goto out;
     sbuf_printf(&b.sql, " ORDER BY v.visited_at DESC, v.id DESC LIMIT $%d::integer",
                 sqlb_bind(&b, page.limit_plus_one));
     snprintf(name, sizeof name, "visit_list_%x", mask);
@@ -280,25 +240,12 @@ int visits_get(struct request *r)
 {
     PGresult *res = NULL;
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
+    const char *params[] = {id, customer_scope_owner(r)};
+    if (!(res = record_fetch(r, id, "visit_get", SQL_VISIT_GET, 2, params)))
         goto out;
-    }
-    const char *params[] = {id, scope_owner(r)};
-    if (!(res = db_exec(r, "visit_get", SQL_VISIT_GET, 2, params)))
-        goto out;
-    if (PQntuples(res) == 0) {
-        problem_send(r, 404, NULL);
-        goto out;
-    }
     if (audit_read(r, "visit", PQgetvalue(res, 0, VISIT_ID_COL), PQgetvalue(res, 0, VISIT_CUSTOMER_COL)) != 0)
         goto out;
-    if (request_etag_matches(r, PQgetvalue(res, 0, VISIT_VERSION_COL))) {
-        reply_etag(r, PQgetvalue(res, 0, VISIT_VERSION_COL));
-        reply_empty(r, 304);
-    } else {
-        reply_visit(r, 200, res);
-    }
+    record_reply_get(r, res, visit_render, VISIT_NCOLS);
 out:
     PQclear(res);
     return r->status;
