@@ -19,6 +19,7 @@
 #include "resources/audit.h"
 #include "resources/customers.h"
 #include "resources/listing.h"
+#include "resources/record.h"
 #include "resources/render.h"
 #include "resources/users.h"
 #include "validate/validate.h"
@@ -110,11 +111,6 @@ enum { LOCK_STORED_STATUS = PLAN_NCOLS, LOCK_VISIT, LOCK_ROW };
 
 /* ---- helpers ---- */
 
-static const char *scope_owner(const struct request *r)
-{
-    return principal_scoped(&r->principal) ? r->principal.user_id : NULL;
-}
-
 static bool state_in(const char *state, const char *const *states)
 {
     for (const char *const *s = states; *s; s++)
@@ -130,22 +126,13 @@ static bool state_in(const char *state, const char *const *states)
 static PGresult *plan_lock(struct request *r, const char *action, const char *const *from)
 {
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
-    const char *params[] = {id, scope_owner(r)};
-    PGresult *cur = db_exec(r, "vplan_cust_lock", SQL_PLAN_CUSTOMER_LOCK, 2, params);
+    const char *params[] = {id, customer_scope_owner(r)};
+    PGresult *cur = record_fetch(r, id, "vplan_cust_lock", SQL_PLAN_CUSTOMER_LOCK, 2, params);
     if (!cur)
         return NULL;
-    int found = PQntuples(cur);
     PQclear(cur);
-    if (!found) {
-        problem_send(r, 404, NULL);
-        return NULL;
-    }
     /* Plans are never deleted and never change customer: the row is there. */
-    cur = db_exec(r, "vplan_lock", SQL_PLAN_LOCK, 1, params);
+    cur = record_fetch(r, id, "vplan_lock", SQL_PLAN_LOCK, 1, params);
     if (!cur || request_check_if_match(r, PQgetvalue(cur, 0, PLAN_VERSION_COL)) != 0)
         goto fail;
     const char *state = PQgetvalue(cur, 0, PLAN_STATUS_COL);
@@ -178,10 +165,7 @@ static int plan_date_check(struct request *r, const char *date, struct verrs *v)
 /* Replies with the plan document in row 0 of res (the fields first). */
 static int reply_plan(struct request *r, int status, const PGresult *res)
 {
-    struct sbuf doc = {0};
-    render_row(&doc, res, 0, 0, plan_render, PLAN_NCOLS);
-    reply_etag(r, PQgetvalue(res, 0, PLAN_VERSION_COL));
-    return reply_json_buf(r, status, &doc);
+    return record_reply(r, status, res, plan_render, PLAN_NCOLS);
 }
 
 /* Runs "UPDATE visit_plans p SET <set> ..." for the locked plan cur,
@@ -227,25 +211,20 @@ static int plan_transition(struct request *r, const PGresult *cur, const char *a
 
 /* ---- handlers ---- */
 
-static const struct {
-    const char *name;
-    const char *order;  /* ORDER BY */
-    const char *keyset; /* row comparison against the cursor: $a planned date, $b id */
-} plan_sorts[] = {
-    {"planned_date", "p.planned_date, p.id", "(p.planned_date, p.id) > ($%d::date, $%d::uuid)"},
-    {"-planned_date", "p.planned_date DESC, p.id DESC", "(p.planned_date, p.id) < ($%d::date, $%d::uuid)"},
+/* sort=, the default first. The key is the planned date (YYYY-MM-DD). */
+#define PLAN_KEY "p.planned_date::text"
+static const struct list_sort plan_sorts[] = {
+    {"planned_date", "p.planned_date, p.id", "(p.planned_date, p.id) > ($%d::date, $%d::uuid)", PLAN_KEY, valid_date},
+    {"-planned_date", "p.planned_date DESC, p.id DESC", "(p.planned_date, p.id) < ($%d::date, $%d::uuid)", PLAN_KEY,
+     valid_date},
 };
 
-/* Filters with one parameter: query name, SQL condition, value check. */
-static const struct {
-    const char *name;
-    const char *cond;
-    bool (*valid)(const char *);
-} plan_filters[] = {
-    {"customer_id", "p.customer_id = $%d::uuid", uuid_valid},
-    {"owner_id", "c.owner_id = $%d::uuid", uuid_valid},
-    {"from", "p.planned_date >= $%d::date", valid_date},
-    {"to", "p.planned_date <= $%d::date", valid_date},
+/* Exact-match filters (mask bits 1..4). */
+static const struct list_filter plan_filters[] = {
+    {"customer_id", "p.customer_id = $%d::uuid", LIST_UUID, NULL},
+    {"owner_id", "c.owner_id = $%d::uuid", LIST_UUID, NULL},
+    {"from", "p.planned_date >= $%d::date", LIST_DATE, NULL},
+    {"to", "p.planned_date <= $%d::date", LIST_DATE, NULL},
 };
 
 /* The status filter, per value of PLAN_STATUS (same order): planned and
@@ -266,16 +245,10 @@ int visit_plans_list(struct request *r)
     char name[48];
     unsigned mask = 0;
 
-    const char *sort = request_query(r, "sort");
-    size_t si = 0;
-    if (sort) {
-        for (si = 0; si < ARRAY_LEN(plan_sorts) && strcmp(plan_sorts[si].name, sort) != 0; si++)
-            ;
-        if (si == ARRAY_LEN(plan_sorts)) {
-            problem_send(r, 400, "sort must be one of planned_date, -planned_date");
-            goto out;
-        }
-    }
+    int si = list_sort_find(r, plan_sorts, ARRAY_LEN(plan_sorts), "sort must be one of planned_date, -planned_date");
+    if (si < 0)
+        goto out;
+    const struct list_sort *sort = &plan_sorts[si];
     const char *status = request_query(r, "status");
     size_t sti = 0;
     if (status) {
@@ -286,44 +259,25 @@ int visit_plans_list(struct request *r)
             goto out;
         }
     }
-    if (list_page_init_sorted(r, &page, "visit-plans", plan_sorts[si].name, 2) != 0)
+    if (list_page_init_sorted(r, &page, "visit-plans", sort->name, 2) != 0)
         goto out;
 
-    sbuf_puts(&b.sql, "SELECT " PLAN_SELECT "p.planned_date::text, p.id FROM " PLAN_FROM " WHERE true");
+    sbuf_printf(&b.sql, "SELECT " PLAN_SELECT "%s, p.id FROM " PLAN_FROM " WHERE true", sort->key_expr);
     if (principal_scoped(&r->principal)) {
         sbuf_printf(&b.sql, " AND c.owner_id = $%d::uuid", sqlb_bind(&b, r->principal.user_id));
         mask |= 1u << 0;
     }
-    for (size_t i = 0; i < ARRAY_LEN(plan_filters); i++) {
-        const char *v = request_query(r, plan_filters[i].name);
-        if (!v)
-            continue;
-        if (!plan_filters[i].valid(v)) {
-            problem_sendf(r, 400, "invalid value for query parameter '%s'", plan_filters[i].name);
-            goto out;
-        }
-        sbuf_puts(&b.sql, " AND ");
-        sbuf_printf(&b.sql, plan_filters[i].cond, sqlb_bind(&b, v));
-        mask |= 1u << (1 + i);
-    }
+    if (list_filters_apply(r, plan_filters, ARRAY_LEN(plan_filters), &b, &mask, 1) != 0)
+        goto out;
     if (status) {
         sbuf_puts(&b.sql, " AND ");
         sbuf_puts(&b.sql, plan_status_conds[sti]);
         mask |= 1u << (8 + sti);
     }
-    if (page.cursor_id) {
-        if (!uuid_valid(page.cursor_id) || !valid_date(page.keys[0])) {
-            problem_send(r, 400, "cursor is invalid");
-            goto out;
-        }
-        int a = sqlb_bind(&b, page.keys[0]);
-        int id = sqlb_bind(&b, page.keys[1]);
-        sbuf_puts(&b.sql, " AND ");
-        sbuf_printf(&b.sql, plan_sorts[si].keyset, a, id);
-        mask |= 1u << 16;
-    }
-    sbuf_printf(&b.sql, " ORDER BY %s LIMIT $%d::integer", plan_sorts[si].order, sqlb_bind(&b, page.limit_plus_one));
-    snprintf(name, sizeof name, "vplan_list_%x_%zu", mask, si);
+    if (list_keyset_apply(r, &page, sort->keyset, sort->key_valid, &b, &mask, 16) != 0)
+        goto out;
+    sbuf_printf(&b.sql, " ORDER BY %s LIMIT $%d::integer", sort->order, sqlb_bind(&b, page.limit_plus_one));
+    snprintf(name, sizeof name, "vplan_list_%x_%d", mask, si);
     if (!(res = db_exec(r, name, b.sql.data, b.n, b.params)))
         goto out;
     list_page_reply_rendered(r, &page, res, plan_render, PLAN_NCOLS, 2);
@@ -338,28 +292,17 @@ int visit_plans_get(struct request *r)
 {
     PGresult *res = NULL;
     const char *id = request_param(r, 0);
-    if (!uuid_valid(id)) {
-        problem_send(r, 404, NULL);
+    const char *params[] = {id, customer_scope_owner(r)};
+    if (!(res = record_fetch(r, id, "vplan_get", SQL_PLAN_GET, 2, params)))
         goto out;
-    }
-    const char *params[] = {id, scope_owner(r)};
-    if (!(res = db_exec(r, "vplan_get", SQL_PLAN_GET, 2, params)))
-        goto out;
-    if (PQntuples(res) == 0) {
-        problem_send(r, 404, NULL);
-        goto out;
-    }
     if (audit_read(r, "visit_plan", PQgetvalue(res, 0, PLAN_ID_COL), PQgetvalue(res, 0, PLAN_CUSTOMER_COL)) != 0)
         goto out;
     /* A plan turns missed without a new version: never 304 then (a client
      * may hold the copy from before its date passed). */
-    if (strcmp(PQgetvalue(res, 0, PLAN_STATUS_COL), "missed") != 0 &&
-        request_etag_matches(r, PQgetvalue(res, 0, PLAN_VERSION_COL))) {
-        reply_etag(r, PQgetvalue(res, 0, PLAN_VERSION_COL));
-        reply_empty(r, 304);
-    } else {
+    if (strcmp(PQgetvalue(res, 0, PLAN_STATUS_COL), "missed") == 0)
         reply_plan(r, 200, res);
-    }
+    else
+        record_reply_get(r, res, plan_render, PLAN_NCOLS);
 out:
     PQclear(res);
     return r->status;
@@ -525,7 +468,7 @@ out:
 
 int visit_plan_customer(struct request *r, const char *plan_id, char customer_id[37])
 {
-    const char *params[] = {plan_id, scope_owner(r)};
+    const char *params[] = {plan_id, customer_scope_owner(r)};
     PGresult *res = db_exec(r, "vplan_customer", SQL_PLAN_CUSTOMER, 2, params);
     if (!res)
         return -1;
