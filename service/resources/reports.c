@@ -231,10 +231,6 @@ int reports_overdue(struct request *r)
         goto out;
     if (list_page_init_sorted(r, &page, "overdue", k->name, 2) != 0)
         goto out;
-    if (page.cursor_id && (!valid_date(page.keys[0]) || !uuid_valid(page.cursor_id))) {
-        problem_send(r, 400, "cursor is invalid");
-        goto out;
-    }
 
     sqlb_bind(&b, page.limit_plus_one); /* $1 */
     unsigned mask = 0;
@@ -246,11 +242,11 @@ int reports_overdue(struct request *r)
         p.owner = sqlb_bind(&b, owner);
         mask |= 1u << 1;
     }
-    if (page.cursor_id) {
-        p.cursor_due = sqlb_bind(&b, page.keys[0]);
-        p.cursor_id = sqlb_bind(&b, page.cursor_id);
+    /* The cursor is used in more than one place: bound once, printed where needed. */
+    if (list_keyset_bind(r, &page, valid_date, &b, &p.cursor_due, &p.cursor_id) != 0)
+        goto out;
+    if (p.cursor_due)
         mask |= 1u << 2;
-    }
     if (k->months)
         overdue_customers_sql(&b.sql, k, &p);
     else
