@@ -61,14 +61,12 @@ static const char *const customer_read_only[] = {
 /* ---- SQL ---- */
 
 /* Contact cadence, computed in the same query as the document from the
- * tier's policy row p (see CUSTOMER_FROM) with the SQL functions of
- * migration 0004: due = business-time date of the last contact / visit /
- * review (else first contact, else creation) + the tier's interval in
- * months; none for archived or lost customers or a tier without interval.
- * reports.c computes the overdue worklist with the same expressions. */
-#define DUE_CONTACT CUSTOMER_DUE_CONTACT
-#define DUE_VISIT CUSTOMER_DUE_VISIT
-#define DUE_REVIEW CUSTOMER_DUE_REVIEW
+ * tier's policy row p and the due dates cd (see CUSTOMER_FROM in
+ * customers.h) with the SQL functions of migration 0004: due = business-time
+ * date of the last contact / visit / review (else first contact, else
+ * creation) + the tier's interval in months; none for archived or lost
+ * customers or a tier without interval. reports.c computes the overdue
+ * worklist with the same function. */
 
 /* The customer document: key, SQL expression (alias c), rendering. The
  * select list and the renderer both come from this one list; version stays
@@ -106,13 +104,13 @@ static const char *const customer_read_only[] = {
     X("credit_reviewed_at", "c.credit_reviewed_at", RK_STRING)                                               \
     X("external_code", "c.external_code", RK_STRING)                                                          \
     X("last_contact_at", "c.last_contact_at", RK_TIMESTAMP)                                                   \
-    X("next_contact_due", DUE_CONTACT, RK_STRING)                                                             \
-    X("contact_status", "crm_cadence_status(" DUE_CONTACT ", p.due_soon_days)", RK_STRING)                    \
+    X("next_contact_due", "cd.contact", RK_STRING)                                                            \
+    X("contact_status", CUSTOMER_CADENCE_STATUS("cd.contact"), RK_STRING)                                     \
     X("last_visit_at", "c.last_visit_at", RK_TIMESTAMP)                                                       \
-    X("next_visit_due", DUE_VISIT, RK_STRING)                                                                 \
-    X("visit_status", "crm_cadence_status(" DUE_VISIT ", p.due_soon_days)", RK_STRING)                        \
-    X("next_review_due", DUE_REVIEW, RK_STRING)                                                               \
-    X("review_status", "crm_cadence_status(" DUE_REVIEW ", p.due_soon_days)", RK_STRING)                      \
+    X("next_visit_due", "cd.visit", RK_STRING)                                                                \
+    X("visit_status", CUSTOMER_CADENCE_STATUS("cd.visit"), RK_STRING)                                         \
+    X("next_review_due", "cd.review", RK_STRING)                                                              \
+    X("review_status", CUSTOMER_CADENCE_STATUS("cd.review"), RK_STRING)                                       \
     X("archived", "c.archived_at IS NOT NULL", RK_BOOL)                                                       \
     X("archived_at", "c.archived_at", RK_TIMESTAMP)                                                           \
     X("created_at", "c.created_at", RK_TIMESTAMP)                                                             \

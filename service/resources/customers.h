@@ -49,8 +49,16 @@ int customer_check_live(struct request *r, const char *id) WUR;
  * cadence policy p, and the next due date of each cadence (NULL when it
  * does not apply: archived or lost customer, or no interval for the tier).
  * The functions are in sql/migrations/0004_interactions_visits.sql. */
-#define CUSTOMER_JOIN_POLICY " LEFT JOIN cadence_policies p ON p.tier = coalesce(c.tier_override, c.tier)"
+/* cd: the three due dates, computed once per row (OFFSET 0 keeps the
+ * planner from copying each expression into every place that uses it). */
+#define CUSTOMER_JOIN_POLICY                                                                                  \
+    " LEFT JOIN cadence_policies p ON p.tier = coalesce(c.tier_override, c.tier) CROSS JOIN LATERAL (SELECT " \
+    CUSTOMER_DUE_CONTACT " AS contact, " CUSTOMER_DUE_VISIT " AS visit, " CUSTOMER_DUE_REVIEW                 \
+    " AS review OFFSET 0) cd"
 #define CUSTOMER_FROM "customers c" CUSTOMER_JOIN_POLICY
+/* The status of due date column (cd.contact …) on today's business date; the
+ * uncorrelated subquery is evaluated once per statement. */
+#define CUSTOMER_CADENCE_STATUS(due) "crm_cadence_status(" due ", p.due_soon_days, (SELECT crm_today()))"
 #define CUSTOMER_CADENCE_APPLIES "c.archived_at IS NULL AND c.status <> 'lost'"
 #define CUSTOMER_DUE_CONTACT                                                                                  \
     "crm_customer_due(" CUSTOMER_CADENCE_APPLIES                                                              \

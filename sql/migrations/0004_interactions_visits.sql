@@ -30,18 +30,21 @@ $$;
 CREATE FUNCTION crm_customer_due(applies boolean, last timestamptz, first_contact date, created timestamptz,
                                  months integer) RETURNS date
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN applies THEN
+    SELECT CASE WHEN applies AND months IS NOT NULL THEN
         (coalesce(crm_local_date(last), first_contact, crm_local_date(created)) + make_interval(months => months))::date
     END
 $$;
 
--- ok / due_soon (within soon_days of the due date) / overdue (due date passed); NULL without a due date.
-CREATE FUNCTION crm_cadence_status(due date, soon_days integer) RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
+-- ok / due_soon (within soon_days of the due date) / overdue (due date passed)
+-- on the business date today (crm_today(), passed in so a statement computes
+-- it once: the time zone conversion costs more than the rest); NULL without a
+-- due date.
+CREATE FUNCTION crm_cadence_status(due date, soon_days integer, today date) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
         WHEN due IS NULL THEN NULL
-        WHEN due < crm_today() THEN 'overdue'
-        WHEN due - soon_days <= crm_today() THEN 'due_soon'
+        WHEN due < today THEN 'overdue'
+        WHEN due - soon_days <= today THEN 'due_soon'
         ELSE 'ok'
     END
 $$;

@@ -127,11 +127,11 @@ def test_due_date_anchors_and_exclusions(db):
     (1, 0, "ok"), (14, 14, "due_soon"), (15, 14, "ok"),
 ])
 def test_cadence_status_thresholds(db, offset, soon, expected):
-    assert sql_date(db, f"crm_cadence_status(crm_today() + {offset}, {soon})") == expected
+    assert sql_date(db, f"crm_cadence_status(crm_today() + {offset}, {soon}, crm_today())") == expected
 
 
 def test_cadence_status_null_without_due(db):
-    assert sql_date(db, "crm_cadence_status(NULL, 7)") == ""
+    assert sql_date(db, "crm_cadence_status(NULL, 7, crm_today())") == ""
 
 
 def test_business_today_follows_the_zone(db):
