@@ -241,6 +241,9 @@ void db_pool_stats(int *size, int *in_use, int *waiting)
 
 int db_exec_const(PGconn *pg, const char *sql, char *err, size_t errlen)
 {
+    /* PQexec, not PQexecParams: a migration is several statements, which only
+     * the simple protocol accepts. Callers pass constant text (compiled-in
+     * migrations, BEGIN/COMMIT), never request data. */
     PGresult *res = PQexec(pg, sql);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -1;

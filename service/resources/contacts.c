@@ -268,8 +268,7 @@ int contacts_update(struct request *r)
         goto out;
     }
     sbuf_puts(&b.sql, "UPDATE contacts c SET ");
-    for (int i = 0; i < fv.n; i++)
-        sbuf_printf(&b.sql, "%s = $%d, ", fv.f[i].spec->column, sqlb_bind(&b, fv.f[i].value));
+    record_set_fields(&b, &fv);
     if (!(res = contact_apply(r, &b, "update", cur)))
         goto out;
     reply_contact(r, 200, res);

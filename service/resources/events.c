@@ -464,8 +464,7 @@ int events_update(struct request *r)
         goto out;
     }
     event_update_begin(&b, r);
-    for (int i = 0; i < fv.n; i++)
-        sbuf_printf(&b.sql, "%s = $%d, ", fv.f[i].spec->column, sqlb_bind(&b, fv.f[i].value));
+    record_set_fields(&b, &fv);
     if (!(res = event_apply(r, &b, "update", cur, NULL)))
         goto out;
     reply_event(r, 200, res);

@@ -487,8 +487,7 @@ int follow_ups_update(struct request *r)
         goto out;
     }
     sbuf_puts(&b.sql, "UPDATE follow_ups f SET ");
-    for (int i = 0; i < fv.n; i++)
-        sbuf_printf(&b.sql, "%s = $%d, ", fv.f[i].spec->column, sqlb_bind(&b, fv.f[i].value));
+    record_set_fields(&b, &fv);
     if (!(res = follow_up_apply(r, &b, "update", cur)))
         goto out;
     reply_follow_up(r, 200, res);

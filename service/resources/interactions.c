@@ -355,8 +355,7 @@ int interactions_update(struct request *r)
         goto out;
     }
     sbuf_puts(&b.sql, "UPDATE interactions i SET ");
-    for (int k = 0; k < fv.n; k++)
-        sbuf_printf(&b.sql, "%s = $%d, ", fv.f[k].spec->column, sqlb_bind(&b, fv.f[k].value));
+    record_set_fields(&b, &fv);
     if (clear_due)
         sbuf_puts(&b.sql, "next_action_due = NULL, ");
     if (!(res = interaction_apply(r, &b, "update", cur)))

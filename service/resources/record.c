@@ -4,6 +4,7 @@
 #include "http/problem.h"
 #include "http/response.h"
 #include "resources/render.h"
+#include "validate/validate.h"
 
 PGresult *record_fetch(struct request *r, const char *id, const char *name, const char *sql, int nparams,
                        const char *const *params)
@@ -37,4 +38,10 @@ int record_reply_get(struct request *r, const PGresult *res, const struct render
         return reply_empty(r, 304);
     }
     return record_reply(r, 200, res, cols, ncols);
+}
+
+void record_set_fields(struct sqlb *b, const struct field_values *fv)
+{
+    for (int i = 0; i < fv->n; i++)
+        sbuf_printf(&b->sql, "%s = $%d, ", fv->f[i].spec->column, sqlb_bind(b, fv->f[i].value));
 }

@@ -13,6 +13,8 @@
 #include "http/request.h"
 
 struct render_col;
+struct sqlb;
+struct field_values;
 
 /* Runs the statement (prepared as name; NULL for ad-hoc text) that yields
  * the row of the record id names. An id that is not a UUID answers 404
@@ -28,5 +30,10 @@ int record_reply(struct request *r, int status, const PGresult *res, const struc
 /* The reply to a GET of the record in row 0 of res: 304 with the ETag when
  * If-None-Match names its version, else record_reply 200. Returns the status. */
 int record_reply_get(struct request *r, const PGresult *res, const struct render_col *cols, int ncols);
+
+/* For an UPDATE being built in b: appends "<column> = $n, " for every field
+ * fields_collect accepted (columns from the spec table, values bound as
+ * parameters, in spec order so the text depends only on which fields came). */
+void record_set_fields(struct sqlb *b, const struct field_values *fv);
 
 #endif

@@ -342,8 +342,7 @@ int visits_update(struct request *r)
         goto out;
     }
     sbuf_puts(&b.sql, "UPDATE visits v SET ");
-    for (int i = 0; i < fv.n; i++)
-        sbuf_printf(&b.sql, "%s = $%d, ", fv.f[i].spec->column, sqlb_bind(&b, fv.f[i].value));
+    record_set_fields(&b, &fv);
     if (!(res = visit_apply(r, &b, "update", cur)))
         goto out;
     reply_visit(r, 200, res);
