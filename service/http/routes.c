@@ -4,13 +4,18 @@
 
 #include "ops/ops.h"
 #include "resources/audit.h"
+#include "resources/budgets.h"
+#include "resources/complaints.h"
 #include "resources/contacts.h"
 #include "resources/customers.h"
 #include "resources/events.h"
 #include "resources/follow_ups.h"
 #include "resources/interactions.h"
+#include "resources/kpis.h"
 #include "resources/policies.h"
 #include "resources/reports.h"
+#include "resources/surveys.h"
+#include "resources/transactions.h"
 #include "resources/users.h"
 #include "resources/visit_plans.h"
 #include "resources/visits.h"
@@ -45,6 +50,21 @@ static const char *const Q_EVENTS[] = {"type", "from", "to", "customer_id", "q",
                                        "cursor", NULL};
 static const char *const Q_OVERDUE[] = {"kind", "owner_id", "limit", "cursor", NULL};
 static const char *const Q_COMPLETION[] = {"period", "owner_id", NULL};
+
+/* ==== complaints query parameters (insert below this line) ==== */
+/* ---- end of complaints query parameters ---- */
+
+/* ==== transactions query parameters (insert below this line) ==== */
+/* ---- end of transactions query parameters ---- */
+
+/* ==== surveys query parameters (insert below this line) ==== */
+/* ---- end of surveys query parameters ---- */
+
+/* ==== budgets query parameters (insert below this line) ==== */
+/* ---- end of budgets query parameters ---- */
+
+/* ==== kpis query parameters (insert below this line) ==== */
+/* ---- end of kpis query parameters ---- */
 
 const struct route routes[] = {
     /* operations (no auth) */
@@ -148,6 +168,21 @@ const struct route routes[] = {
     {"GET", "/v1/reports/overdue", reports_overdue, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0, Q_OVERDUE},
     {"GET", "/v1/reports/visit-completion", reports_visit_completion, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0,
      Q_COMPLETION},
+
+    /* ==== complaints routes (insert below this line) ==== */
+    /* ---- end of complaints routes ---- */
+
+    /* ==== transactions routes (insert below this line) ==== */
+    /* ---- end of transactions routes ---- */
+
+    /* ==== surveys routes (insert below this line) ==== */
+    /* ---- end of surveys routes ---- */
+
+    /* ==== budgets routes (insert below this line) ==== */
+    /* ---- end of budgets routes ---- */
+
+    /* ==== kpis routes (insert below this line) ==== */
+    /* ---- end of kpis routes ---- */
 
     /* audit */
     {"GET", "/v1/audit", audit_list, ROLES(OFFICE | ADMIN), 0, Q_AUDIT},

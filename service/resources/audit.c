@@ -61,15 +61,18 @@ int audit_list(struct request *r)
         verr_add(&v, "from", "must be an RFC 3339 timestamp");
     if (to && !valid_timestamp(to))
         verr_add(&v, "to", "must be an RFC 3339 timestamp");
-    static const char *const entities[] = {"customer", "contact", "user", "interaction", "visit_plan",
-                                           "visit", "follow_up", "event", "cadence_policy", NULL};
+    static const char *const entities[] = {"customer", "contact", "user", "interaction", "visit_plan", "visit",
+                                           "follow_up", "event", "cadence_policy", "complaint", "sla_policy",
+                                           "transaction", "survey", "survey_response", "budget", "expense", NULL};
     static const char *const actions[] = {"create", "update", "archive", "restore", "submit", "approve", "return",
                                           "reassign", "read", "deactivate", "login", "review", "cancel",
-                                          "start", "complete", "verify", "reopen", "attendance", NULL};
+                                          "start", "complete", "verify", "reopen", "attendance", "acknowledge",
+                                          "assign", "note", "resolve", "confirm_refund", "close", "open", "reject",
+                                          "pay", "upsert", "tier_change", NULL};
     const char *entity = request_query(r, "entity"), *action = request_query(r, "action");
     const char *entity_id = request_query(r, "entity_id");
     if (entity && !choice_valid(entities, entity))
-        verr_add(&v, "entity", "must be one of customer, contact, user, interaction, visit_plan, visit, follow_up, event, cadence_policy");
+        verr_add(&v, "entity", "must be a known audit entity");
     if (action && !choice_valid(actions, action))
         verr_add(&v, "action", "must be a known audit action");
     if (entity_id && (!*entity_id || strlen(entity_id) > 64))
