@@ -705,3 +705,53 @@ def test_coverage_report(api, users, fresh_sales, db):
                         users["office"]), 400)
     for role in ["finance", "erp"]:
         problem(api.get(f"/v1/reports/survey-coverage?year={year}", users[role]), 403)
+
+
+def test_crm_nps_rule(db):
+    # promoters, detractors, answers -> % promoters - % detractors, one decimal, halves away from zero
+    assert db("SELECT crm_nps(2, 1, 4)") == "25.0"
+    assert db("SELECT crm_nps(1, 0, 16)") == "6.3"
+    assert db("SELECT crm_nps(0, 1, 16)") == "-6.3"
+    assert db("SELECT crm_nps(1, 0, 6)") == "16.7"
+    assert db("SELECT crm_nps(0, 3, 3)") == "-100.0"
+    assert db("SELECT crm_nps(0, 0, 0) IS NULL") == "t"
+
+
+def test_concurrent_second_response(api, users, make_customer, db):
+    import threading
+    c = make_customer()
+    s = open_survey(api, users, [c])
+    statuses = []
+    def post(token):
+        r = api.call("POST", rpath(s["id"]), users[token], json_body=dict(answer(), customer_id=c["id"]),
+                     validate=False)
+        statuses.append(r.status_code)
+    threads = [threading.Thread(target=post, args=(t,)) for t in ("office", "manager", "admin", "sales")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201, 409, 409, 409]
+    assert db(f"SELECT count(*) FROM survey_responses WHERE survey_id = '{s['id']}'") == "1"
+
+
+def test_close_racing_responses(api, users, make_customer, db):
+    """Responses racing a close: each one is either recorded before the close or refused 409."""
+    import threading
+    cs = [make_customer() for _ in range(6)]
+    s = open_survey(api, users, cs)
+    results = []
+    def post(c):
+        r = api.call("POST", rpath(s["id"]), users["office"], json_body=dict(answer(), customer_id=c["id"]),
+                     validate=False)
+        results.append(r.status_code)
+    threads = [threading.Thread(target=post, args=(c,)) for c in cs]
+    for t in threads[:3]:
+        t.start()
+    assert api.post(spath(s["id"], "/close"), users["manager"]).status_code == 200
+    for t in threads[3:]:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(results) <= {201, 409}
+    assert int(db(f"SELECT count(*) FROM survey_responses WHERE survey_id = '{s['id']}'")) == results.count(201)
