@@ -17,9 +17,12 @@ _past_years = itertools.count(2000)
 _future_years = itertools.count(2100)
 
 
-def fresh_year():
-    y = next(_past_years)
-    assert y < datetime.date.today().year, "out of isolated past years"
+def fresh_year(span=1):
+    """A past year no other test uses; with span > 1 the span - 1 years before it are reserved too (for
+    fixtures that also write the previous years)."""
+    for _ in range(span):
+        y = next(_past_years)
+    assert y < datetime.date.today().year - 1, "out of isolated past years"
     return y
 
 
