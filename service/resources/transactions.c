@@ -1,7 +1,7 @@
 /* The ERP transaction feed (purchase history). Same layout as customers.c:
  * field specs, SQL, helpers, handlers (list, get, then the writes: the
  * idempotent upsert by external reference, the all-or-nothing batch,
- * archive, restore). A transaction is scoped like its customer: a sales rep
+ * archive (an order the ERP cancelled), restore). A transaction is scoped like its customer: a sales rep
  * reads only transactions of customers they own; only the ERP (and admin)
  * writes. Writers lock the customers first (in id order), then write the
  * transactions; the statement triggers of migration 0006 recompute those
@@ -154,6 +154,17 @@ enum { UPSERT_IDX, UPSERT_ID, UPSERT_RESULT };
 
 /* $1 transaction id: the document. */
 #define SQL_TXN_DOC "SELECT " TXN_SELECT "1 FROM transactions t WHERE t.id = $1::uuid"
+
+/* $1 external reference or id, $2 the same when it is a UUID (else NULL):
+ * locks the transaction's customer (the first lock every writer takes). */
+#define SQL_TXN_LOCK_CUSTOMER                                                                                 \
+    "SELECT 1 FROM customers c WHERE c.id = (SELECT t.customer_id FROM transactions t "                      \
+    "WHERE t.external_ref = $1 OR t.id = $2::uuid ORDER BY t.external_ref = $1 DESC LIMIT 1) FOR UPDATE"
+/* The same transaction, locked. After the fields: archived, row snapshot. */
+enum { LOCK_ARCHIVED = TXN_NCOLS, LOCK_ROW };
+#define SQL_TXN_LOCK_ROW                                                                                      \
+    "SELECT " TXN_SELECT "t.archived_at IS NOT NULL, to_jsonb(t) FROM transactions t "                       \
+    "WHERE t.external_ref = $1 OR t.id = $2::uuid ORDER BY t.external_ref = $1 DESC LIMIT 1 FOR UPDATE"
 
 /* ---- helpers ---- */
 
@@ -308,6 +319,58 @@ static PGresult *txn_write(struct request *r, const json_t *payload, const char 
     res = db_exec(r, "txn_upsert", SQL_TXN_UPSERT, 4, params);
 out:
     free(text);
+    return res;
+}
+
+/* Loads the transaction the path names (by reference or id) for a write:
+ * locks its customer, then the row, and checks If-Match. NULL after
+ * answering (404 / 412 / 503). */
+static PGresult *txn_lock(struct request *r)
+{
+    const char *key = request_param(r, 0);
+    if (strlen(key) > 64) {
+        problem_send(r, 404, NULL);
+        return NULL;
+    }
+    const char *params[] = {key, uuid_valid(key) ? key : NULL};
+    PGresult *res = db_exec(r, "txn_lock_customer", SQL_TXN_LOCK_CUSTOMER, 2, params);
+    if (!res)
+        return NULL;
+    PQclear(res);
+    if (tier_actor_set(r) != 0 || !(res = db_exec(r, "txn_lock_row", SQL_TXN_LOCK_ROW, 2, params)))
+        return NULL;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        problem_send(r, 404, NULL);
+        return NULL;
+    }
+    if (request_check_if_match(r, PQgetvalue(res, 0, TXN_VERSION_COL)) != 0) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* Sets archived_at of the locked transaction cur to `value` (constant SQL),
+ * version + 1, with its audit row; the tier trigger recomputes the
+ * customer. Returns the new document row, or NULL after answering. */
+static PGresult *txn_set_archived(struct request *r, const PGresult *cur, const char *action, const char *value)
+{
+    struct sqlb b = {0};
+    const char *id = PQgetvalue(cur, 0, TXN_ID_COL);
+    sbuf_printf(&b.sql,
+                "UPDATE transactions t SET archived_at = %s, updated_by = $1::uuid, updated_at = now(), "
+                "version = t.version + 1 WHERE t.id = $2::uuid RETURNING " TXN_SELECT "to_jsonb(t)",
+                value);
+    sqlb_bind(&b, r->principal.user_id);
+    sqlb_bind(&b, id);
+    PGresult *res = db_exec(r, NULL, b.sql.data, b.n, b.params);
+    sbuf_free(&b.sql);
+    if (res && audit_record(r, action, "transaction", id, PQgetvalue(cur, 0, TXN_CUSTOMER_COL),
+                            PQgetvalue(cur, 0, LOCK_ROW), PQgetvalue(res, 0, TXN_NCOLS)) != 0) {
+        PQclear(res);
+        return NULL;
+    }
     return res;
 }
 
@@ -527,5 +590,39 @@ out:
     PQclear(res);
     sbuf_free(&out);
     json_decref(payload);
+    return r->status;
+}
+
+int transactions_archive(struct request *r)
+{
+    PGresult *cur = NULL, *res = NULL;
+    if (!(cur = txn_lock(r)))
+        goto out;
+    if (PQgetvalue(cur, 0, LOCK_ARCHIVED)[0] == 't') {
+        reply_empty(r, 204);
+        goto out;
+    }
+    if ((res = txn_set_archived(r, cur, "archive", "now()")))
+        reply_empty(r, 204);
+out:
+    PQclear(cur);
+    PQclear(res);
+    return r->status;
+}
+
+int transactions_restore(struct request *r)
+{
+    PGresult *cur = NULL, *res = NULL;
+    if (body_reject_fields(r, NULL) != 0 || !(cur = txn_lock(r)))
+        goto out;
+    if (PQgetvalue(cur, 0, LOCK_ARCHIVED)[0] != 't') {
+        problem_state(r, "restore", "not archived");
+        goto out;
+    }
+    if ((res = txn_set_archived(r, cur, "restore", "NULL")))
+        record_reply(r, 200, res, txn_render, TXN_NCOLS);
+out:
+    PQclear(cur);
+    PQclear(res);
     return r->status;
 }

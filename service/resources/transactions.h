@@ -10,6 +10,8 @@ int transactions_list(struct request *r);
 int transactions_get(struct request *r);
 int transactions_put(struct request *r);
 int transactions_batch(struct request *r);
+int transactions_archive(struct request *r);
+int transactions_restore(struct request *r);
 
 /* Tiers (tiers.c): GET /v1/customers/{id}/tier-history and
  * POST /v1/tiers/recompute. */
