@@ -74,10 +74,8 @@ static int erp_customer_create(struct request *r, const char *code, const struct
         problem_validation(r, &v);
         goto out;
     }
-    if (request_header(r, "If-Match")) {
-        problem_send(r, 412, "no customer has this external code");
+    if (if_match_creating(r) != 0)
         goto out;
-    }
     /* Columns in spec order (owner_id last), so the text depends only on which fields came. */
     unsigned mask = 0;
     sbuf_puts(&b.sql, "INSERT INTO customers AS c (");

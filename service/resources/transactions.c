@@ -1,9 +1,9 @@
 /* The ERP transaction feed (purchase history). Same layout as customers.c:
  * field specs, SQL, helpers, handlers (list, get, then the writes: the
  * idempotent upsert by external reference, the all-or-nothing batch,
- * archive (an order the ERP cancelled), restore). A transaction is scoped like its customer: a sales rep
- * reads only transactions of customers they own; only the ERP (and admin)
- * writes. Writers lock the customers first (in id order), then write the
+ * archive — an order the ERP cancelled — and restore). A transaction is
+ * scoped like its customer: a sales rep reads only transactions of
+ * customers they own; only the ERP (and admin) writes. Writers lock the customers first (in id order), then write the
  * transactions; the statement triggers of migration 0006 recompute those
  * customers' tiers in the same transaction. */
 #include "resources/transactions.h"
@@ -31,7 +31,9 @@
 /* external_ref stays first: PUT names it in the path, so its body is
  * checked against the specs after it (PUT_FIELDS) and names it read-only.
  * amount is FT_TEXT here and checked by valid_amount (negative amounts are
- * returns and credit notes); currency is checked against CNY. */
+ * returns and credit notes); currency is checked against CNY. Columns are
+ * those of the SQL_TXN_ITEMS recordset (customer_code: the customer's
+ * external code, resolved to customer_id before anything is written). */
 static const struct field_spec txn_fields[] = {
     {"external_ref", "external_ref", FT_TEXT, 64, NULL, W_ERP, FF_REQUIRED},
     {"customer_id", "customer_id", FT_UUID, 0, NULL, W_ERP, 0},
@@ -180,6 +182,18 @@ int tier_actor_set(struct request *r)
     return 0;
 }
 
+int if_match_creating(struct request *r)
+{
+    long want = request_if_match_version(r);
+    if (want < 0)
+        return -1;
+    if (request_header(r, "If-Match")) {
+        problem_send(r, 412, "there is no such record yet");
+        return -1;
+    }
+    return 0;
+}
+
 /* Checks one item object against the specs (PUT: without external_ref,
  * which the path gives) and the rules fields_collect cannot express. Every
  * error goes to v with its field prefixed (batch: "items[3]."). fv must be
@@ -220,21 +234,17 @@ static void txn_item_collect(const struct request *r, const json_t *obj, bool pu
     }
 }
 
-/* The item as the JSON object SQL_TXN_ITEMS reads (new reference). */
+/* The item as the JSON object SQL_TXN_ITEMS reads: the reference, then
+ * every spec's value under its column name (the recordset's columns). */
 static json_t *txn_item_json(int idx, const char *ref, const struct field_values *fv)
 {
-    static const char *const keys[][2] = {
-        {"customer_id", "customer_id"}, {"customer_external_code", "customer_code"}, {"occurred_on", "occurred_on"},
-        {"amount", "amount"},           {"currency", "currency"},                    {"product_category", "product_category"},
-        {"product_model", "product_model"},
-    };
     json_t *o = json_object();
     json_object_set_new(o, "idx", json_integer(idx));
     json_object_set_new(o, "external_ref", json_string(ref));
-    for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
+    for (const struct field_spec *s = PUT_FIELDS; s->name; s++) {
         bool present;
-        const char *val = field_value(fv, keys[k][0], &present);
-        json_object_set_new(o, keys[k][1], val ? json_string(val) : json_null());
+        const char *val = field_value(fv, s->name, &present);
+        json_object_set_new(o, s->column, val ? json_string(val) : json_null());
     }
     if (json_is_null(json_object_get(o, "currency")))
         json_object_set_new(o, "currency", json_string("CNY"));
@@ -257,8 +267,10 @@ static void item_field(char *out, size_t len, bool put, int idx, const char *nam
 static int txn_resolve(struct request *r, json_t *payload, bool put, struct verrs *v)
 {
     char *text = json_dumps(payload, JSON_COMPACT);
-    if (!text)
-        return problem_send(r, 500, NULL), -1;
+    if (!text) {
+        problem_send(r, 500, NULL);
+        return -1;
+    }
     const char *params[] = {text};
     PGresult *res = db_exec(r, "txn_resolve", SQL_TXN_RESOLVE, 1, params);
     free(text);
@@ -307,9 +319,7 @@ static PGresult *txn_write(struct request *r, const json_t *payload, const char 
         const char *p[] = {put_ref};
         if (!(res = db_exec(r, "txn_lock", SQL_TXN_LOCK, 1, p)))
             goto out;
-        bool exists = PQntuples(res) == 1;
-        int rc = exists ? request_check_if_match(r, PQgetvalue(res, 0, 0))
-                        : (request_header(r, "If-Match") ? (problem_send(r, 412, "no such record"), -1) : 0);
+        int rc = PQntuples(res) == 1 ? request_check_if_match(r, PQgetvalue(res, 0, 0)) : if_match_creating(r);
         PQclear(res);
         res = NULL;
         if (rc != 0)
@@ -550,7 +560,8 @@ int transactions_batch(struct request *r)
                 if (strcmp(json_string_value(json_object_get(prev, "external_ref")), ref) == 0) {
                     char field[64];
                     snprintf(field, sizeof field, "items[%zu].external_ref", i);
-                    verr_add(&v, field, "repeats items[%d].external_ref", (int)json_integer_value(json_object_get(prev, "idx")));
+                    verr_add(&v, field, "repeats items[%d].external_ref",
+                             (int)json_integer_value(json_object_get(prev, "idx")));
                     break;
                 }
             }

@@ -27,4 +27,9 @@ int customers_upsert_by_code(struct request *r);
  * request's transaction before writing. Returns 0, or -1 after answering. */
 int tier_actor_set(struct request *r) WUR;
 
+/* For a PUT that is about to create its record: no If-Match → 0; a
+ * malformed one → 400; any other (a version, or "*", of a record that does
+ * not exist) → 412. Returns 0, or -1 after answering. */
+int if_match_creating(struct request *r) WUR;
+
 #endif

@@ -169,6 +169,11 @@ def test_put_if_match(api, users, customer, today):
     assert ok.status_code == 200 and ok.json()["version"] == 2
     # If-Match on a reference that does not exist yet: nothing to match
     problem(put(api, users["erp"], ref(), txn_body(customer["id"], "2", today), headers={"If-Match": 'W/"1"'}), 412)
+    problem(put(api, users["erp"], ref(), txn_body(customer["id"], "2", today), headers={"If-Match": "*"}), 412)
+    # a malformed If-Match is a bad request, whether the reference exists or not
+    problem(put(api, users["erp"], ref(), txn_body(customer["id"], "2", today), headers={"If-Match": "v1"}), 400)
+    problem(put(api, users["erp"], r_, txn_body(customer["id"], "3", today), headers={"If-Match": "v1"}), 400)
+    assert api.get(f"/v1/transactions/{r_}", users["erp"]).json()["version"] == 2
 
 
 def test_negative_amounts_are_returns(api, users, customer, make_txn):
