@@ -332,13 +332,20 @@ out:
     return res;
 }
 
+/* Whether a path segment can name a transaction at all (a reference or an
+ * id); anything else is answered 404 without a query. */
+static bool txn_key_valid(const char *key)
+{
+    return valid_external_ref(key) || uuid_valid(key);
+}
+
 /* Loads the transaction the path names (by reference or id) for a write:
  * locks its customer, then the row, and checks If-Match. NULL after
  * answering (404 / 412 / 503). */
 static PGresult *txn_lock(struct request *r)
 {
     const char *key = request_param(r, 0);
-    if (strlen(key) > 64) {
+    if (!txn_key_valid(key)) {
         problem_send(r, 404, NULL);
         return NULL;
     }
@@ -439,7 +446,7 @@ int transactions_get(struct request *r)
 {
     PGresult *res = NULL;
     const char *ref = request_param(r, 0);
-    if (strlen(ref) > 64)
+    if (!txn_key_valid(ref))
         return problem_send(r, 404, NULL);
     const char *params[] = {ref, uuid_valid(ref) ? ref : NULL, customer_scope_owner(r)};
     if (!(res = db_exec(r, "txn_get", SQL_TXN_GET, 3, params)))

@@ -317,6 +317,16 @@ def test_get_unknown_is_404(api, users):
     problem(api.get(f"/v1/transactions/{ref()}", users["admin"]), 404)
     problem(api.get(f"/v1/transactions/{uuid.uuid4()}", users["admin"]), 404)
     problem(api.get("/v1/transactions/" + "x" * 80, users["admin"]), 404)
+    for hostile in ["%FF%FE", "a%00b", "%27%3B--", "..%2F..", "%E4%B8%AD"]:
+        problem(api.get(f"/v1/transactions/{hostile}", users["admin"]), 404)
+        problem(api.delete(f"/v1/transactions/{hostile}", users["erp"]), 404)
+
+
+def test_archived_customer_still_takes_transactions(api, users, customer, today):
+    assert api.delete(f"/v1/customers/{customer['id']}", users["sales"]).status_code == 204
+    r = put(api, users["erp"], ref(), txn_body(customer["id"], "100000.00", today))
+    assert r.status_code == 201, r.text
+    assert api.get(f"/v1/customers/{customer['id']}", users["admin"]).json()["tier"] == "key"
 
 
 def test_reads_are_audited(api, users, customer, make_txn, db):
