@@ -13,6 +13,7 @@
 #include "resources/listing.h"
 #include "resources/record.h"
 #include "resources/render.h"
+#include "resources/transactions.h"
 #include "validate/validate.h"
 
 /* ---- field specs ---- */
@@ -417,6 +418,12 @@ int customers_update(struct request *r)
         reply_customer(r, 200, cur);
         goto out;
     }
+    /* A new credit rating recomputes the tier (a trigger of migration 0006),
+     * whose history and audit rows name who caused it. */
+    bool has_rating;
+    field_value(&fv, "credit_rating", &has_rating);
+    if (has_rating && tier_actor_set(r) != 0)
+        goto out;
     sbuf_puts(&b.sql, CUSTOMER_UPDATE);
     for (int i = 0; i < fv.n; i++) {
         int p = sqlb_bind(&b, fv.f[i].value);

@@ -115,10 +115,9 @@ CREATE TRIGGER customer_tier_history_append_only BEFORE UPDATE OR DELETE ON cust
 -- Who caused a recomputation reaches the triggers as transaction-local
 -- settings (set_config(…, true)), which the service sets before it writes
 -- transactions or recomputes tiers: crm.actor_id, crm.actor_role,
--- crm.request_id and crm.tier_cause. A change made without them (finance
--- changing a credit rating through PATCH /v1/customers/{id}, or SQL by hand)
--- is recorded with cause credit and no actor; the customer's own audit
--- entry of that request, in the same transaction, names who did it.
+-- crm.request_id and crm.tier_cause (PATCH /v1/customers/{id} sets the
+-- first three when it changes a credit rating; the cause is then credit). A
+-- change made without them (SQL by hand) is recorded with no actor.
 CREATE FUNCTION crm_setting(name text) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT nullif(current_setting(name, true), '')

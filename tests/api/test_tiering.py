@@ -153,7 +153,7 @@ def test_tier_change_audit_names_the_request(api, users, customer, db, today):
     assert history(api, users, customer["id"])[0]["request_id"] == rid
 
 
-def test_credit_rating_change_recomputes_in_the_same_request(api, users, customer, today):
+def test_credit_rating_change_recomputes_in_the_same_request(api, users, customer, today, db):
     put_txn(api, users, customer["id"], "500000.00", today)
     assert cust(api, users, customer["id"])["tier"] == "key"  # no credit rating yet
     r = credit(api, users, customer["id"], "A")
@@ -165,6 +165,9 @@ def test_credit_rating_change_recomputes_in_the_same_request(api, users, custome
     h = history(api, users, customer["id"])
     assert [(e["old_tier"], e["new_tier"], e["cause"], e["credit_rating"]) for e in h[:3]] == [
         ("key", "vip", "credit", "AAA"), ("vip", "key", "credit", "B"), ("key", "vip", "credit", "A")]
+    assert h[0]["changed_by"] == users.ids["finance"] and h[0]["request_id"] == r.headers["X-Request-Id"]
+    assert db(f"SELECT actor_id || '|' || actor_role FROM audit_log WHERE action = 'tier_change' "
+              f"AND request_id = '{r.headers['X-Request-Id']}'") == f"{users.ids['finance']}|finance"
     # clearing the rating loses the VIP tier too
     assert credit(api, users, customer["id"], None).json()["tier"] == "key"
 
