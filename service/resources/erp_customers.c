@@ -47,6 +47,11 @@ static const char *const erp_customer_read_only[] = {
 
 /* ---- SQL ---- */
 
+/* $1 external code: serialises the writers of one code (also while it
+ * names no customer yet, so two concurrent first pushes make one customer
+ * and one update rather than a 409). The class id 6 (this migration's
+ * number) keeps these keys apart from the single-key advisory locks. */
+#define SQL_ERP_CODE_LOCK "SELECT pg_advisory_xact_lock(6, hashtext($1))"
 /* $1 external code: id, version, row snapshot, locked. */
 #define SQL_ERP_CUSTOMER_LOCK                                                                                 \
     "SELECT c.id, c.version, to_jsonb(c) FROM customers c WHERE c.external_code = $1 FOR UPDATE"
@@ -168,6 +173,9 @@ int customers_upsert_by_code(struct request *r)
         goto out;
     }
     const char *params[] = {code};
+    if (!(cur = db_exec(r, "erp_code_lock", SQL_ERP_CODE_LOCK, 1, params)))
+        goto out;
+    PQclear(cur);
     if (!(cur = db_exec(r, "erp_cust_lock", SQL_ERP_CUSTOMER_LOCK, 1, params)))
         goto out;
     if (PQntuples(cur) == 0)

@@ -368,3 +368,20 @@ def test_master_data_code_then_transactions_by_code(api, users, today):
                  json_body={"customer_external_code": code, "occurred_on": today, "amount": "100000"})
     assert t.status_code == 201 and t.json()["customer_id"] == r.json()["id"]
     assert cust(api, users, r.json()["id"])["tier"] == "key"
+
+
+def test_master_data_concurrent_first_pushes_make_one_customer(api, users, db):
+    import threading
+    code = unique("ERP")
+    statuses = []
+
+    def go():
+        statuses.append(upsert(api, users["erp"], code, {"name": "并发", "owner_id": users.ids["sales"]}).status_code)
+
+    threads = [threading.Thread(target=go) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] * 5 + [201]
+    assert db(f"SELECT count(*) || ':' || max(version) FROM customers WHERE external_code = '{code}'") == "1:1"
