@@ -13,6 +13,7 @@
 #include "resources/listing.h"
 #include "resources/record.h"
 #include "resources/render.h"
+#include "resources/transactions.h"
 #include "validate/validate.h"
 
 /* ---- field specs ---- */
@@ -417,6 +418,12 @@ int customers_update(struct request *r)
         reply_customer(r, 200, cur);
         goto out;
     }
+    /* A new credit rating recomputes the tier (a trigger of migration 0006),
+     * whose history and audit rows name who caused it. */
+    bool has_rating;
+    field_value(&fv, "credit_rating", &has_rating);
+    if (has_rating && tier_actor_set(r) != 0)
+        goto out;
     sbuf_puts(&b.sql, CUSTOMER_UPDATE);
     for (int i = 0; i < fv.n; i++) {
         int p = sqlb_bind(&b, fv.f[i].value);
@@ -635,4 +642,19 @@ int customer_check_live(struct request *r, const char *id)
         return -1;
     }
     return 0;
+}
+
+int customer_reply_id(struct request *r, int status, const char *id)
+{
+    const char *params[] = {id, NULL};
+    PGresult *res = record_fetch(r, id, "cust_get", SQL_CUSTOMER_GET, 2, params);
+    if (res)
+        reply_customer(r, status, res);
+    PQclear(res);
+    return r->status;
+}
+
+int customer_owner_check(struct request *r, const char *owner_id, struct verrs *v)
+{
+    return owner_check(r, owner_id, v);
 }
