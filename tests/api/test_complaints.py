@@ -664,3 +664,22 @@ def test_follow_up_raised_from_a_complaint(api, users, customer, file, make_cust
     api.delete(cpath(c["id"]), users["office"])
     assert_invalid(api.post("/v1/follow-ups", users["office"], {"source_type": "complaint", "source_id": c["id"],
                                                                 "description": "x", "due_date": due}), "source_id")
+
+
+def test_concurrent_actions_one_wins_the_other_sees_the_new_state(api, users, customer, file, db):
+    import threading
+    c = file(customer["id"])
+    results = []
+
+    def ack():
+        from conftest import Api
+        results.append(Api(api.server).post(cpath(c["id"], "/acknowledge"), users["office"]).status_code)
+    threads = [threading.Thread(target=ack) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200, 409, 409, 409, 409, 409]
+    assert db(f"SELECT count(*) FROM complaint_events WHERE complaint_id = '{c['id']}' AND action = 'acknowledge'") \
+        == "1"
+    assert db(f"SELECT version FROM complaints WHERE id = '{c['id']}'") == "2"
