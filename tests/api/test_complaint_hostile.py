@@ -59,7 +59,7 @@ def writes(fx, users):
         ("POST", f"/v1/complaints/{s['resolved']}/close", {"satisfaction": 4, "note": "n"}),
         ("POST", f"/v1/complaints/{s['resolved']}/reopen", {"reason": "r"}),
         ("POST", f"/v1/complaints/{s['in_progress']}/notes", {"note": "n"}),
-        ("POST", f"/v1/complaints/{s['received']}/acknowledge", {"note": "n"}),
+        ("POST", f"/v1/complaints/{s['received']}/acknowledge", {"note": "n", "responded_at": fx["now"].isoformat()}),
         ("PATCH", f"/v1/complaints/{s['received']}", {"severity": "urgent", "description": "d",
                                                       "received_at": (fx["now"] - dt.timedelta(hours=2)).isoformat()}),
         ("POST", f"/v1/complaints/{s['resolved']}/confirm-refund", {"note": "n"}),

@@ -683,3 +683,22 @@ def test_concurrent_actions_one_wins_the_other_sees_the_new_state(api, users, cu
     assert db(f"SELECT count(*) FROM complaint_events WHERE complaint_id = '{c['id']}' AND action = 'acknowledge'") \
         == "1"
     assert db(f"SELECT version FROM complaints WHERE id = '{c['id']}'") == "2"
+
+
+def test_first_response_recorded_late(api, users, customer, file):
+    received = now_utc() - dt.timedelta(hours=5)
+    c = file(customer["id"], severity="urgent", received_at=iso(received))
+    o = users["office"]
+    assert_invalid(act(api, o, c["id"], "acknowledge", {"responded_at": iso(received - dt.timedelta(minutes=1))}),
+                   "responded_at")
+    assert_invalid(act(api, o, c["id"], "acknowledge", {"responded_at": future(1)}), "responded_at")
+    assert_invalid(act(api, o, c["id"], "acknowledge", {"responded_at": "soon"}), "responded_at")
+    r = act(api, o, c["id"], "acknowledge", {"responded_at": iso(received + dt.timedelta(minutes=40))})
+    assert r.status_code == 200, r.text
+    a = r.json()
+    assert a["first_response_at"] == iso(received + dt.timedelta(minutes=40)) and a["first_response_status"] == "met"
+    ev = api.get(cpath(c["id"], "/events"), o).json()["items"][-1]
+    assert ev["details"] == {"responded_at": iso(received + dt.timedelta(minutes=40))}
+    # without it the response is now: 5 h after receipt, the urgent hour is breached
+    c2 = file(customer["id"], severity="urgent", received_at=iso(received))
+    assert act(api, o, c2["id"], "acknowledge").json()["first_response_status"] == "breached"
