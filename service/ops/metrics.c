@@ -9,7 +9,7 @@
 #include "http/routes.h"
 #include "ops/ops.h"
 
-#define MAX_ROUTES 128
+#define MAX_ROUTES METRICS_MAX_ROUTES
 static const int status_codes[] = {200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 409,
                                    412, 413, 415, 422, 428, 429, 500, 501, 503};
 #define N_STATUS (sizeof status_codes / sizeof status_codes[0] + 1) /* + "other" */

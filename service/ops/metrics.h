@@ -6,6 +6,10 @@
 
 #include "common.h"
 
+/* Counters are kept per route for this many routes (test_routes checks the
+ * route table fits); requests of any later route would count as unmatched. */
+#define METRICS_MAX_ROUTES 512
+
 /* route_index is an index into routes[], or -1 for unmatched requests. */
 void metrics_record(int route_index, int status, int64_t duration_us);
 /* Appends the exposition text. */

@@ -42,6 +42,7 @@
 #include "db/migrate.h"
 #include "embedded.h"
 #include "http/routes.h"
+#include "ops/metrics.h"
 #include "validate/validate.h"
 
 #define MAX_OPS 128
@@ -762,6 +763,13 @@ static void test_request_bodies(void **state)
 
 /* -------------------------------------------------- embedded resources */
 
+/* Each route has its own request counters: the table must fit them. */
+static void test_routes_fit_metrics(void **state)
+{
+    (void)state;
+    assert_true(routes_count <= METRICS_MAX_ROUTES);
+}
+
 static void test_embedded_migrations(void **state)
 {
     (void)state;
@@ -844,6 +852,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scanner_sanity),
+        cmocka_unit_test(test_routes_fit_metrics),
         cmocka_unit_test(test_every_route_in_spec),
         cmocka_unit_test(test_every_spec_operation_routed),
         cmocka_unit_test(test_query_parameters),
