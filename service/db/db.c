@@ -50,6 +50,7 @@ static struct {
     bool prepare; /* false: unnamed statements, settings per transaction */
     char statement_timeout[16];
     char idle_timeout[16];
+    const char *tx_params[3]; /* $1..$3 of SQL_TX_SETTINGS, fixed at init */
 } settings = {.prepare = true};
 
 static atomic_ulong db_errors;
@@ -74,6 +75,10 @@ int db_pool_init(const char *conninfo, const char *read_conninfo, int size, int 
     settings.prepare = prepare;
     snprintf(settings.statement_timeout, sizeof settings.statement_timeout, "%d", statement_timeout_ms);
     snprintf(settings.idle_timeout, sizeof settings.idle_timeout, "%d", statement_timeout_ms * 4);
+    settings.tx_params[0] = settings.statement_timeout;
+    settings.tx_params[1] = settings.idle_timeout;
+    /* the business time zone for SQL (crm_tz()); validated by config_load, lives as long as g_config */
+    settings.tx_params[2] = g_config.timezone ? g_config.timezone : "Asia/Shanghai";
     pool_init(&primary, conninfo, size);
     if (read_conninfo)
         pool_init(&replica, read_conninfo, size);
@@ -346,15 +351,6 @@ static bool result_ok(const PGresult *res)
     "true), set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO', true), "                      \
     "set_config('crm.timezone', $3, true)"
 
-static const char *const *tx_settings_params(void)
-{
-    static const char *params[3];
-    params[0] = settings.statement_timeout;
-    params[1] = settings.idle_timeout;
-    params[2] = g_config.timezone ? g_config.timezone : "Asia/Shanghai";
-    return params;
-}
-
 /* Sends two statements in one pipeline ending in one Sync: one round trip,
  * and, unless the first is BEGIN, one implicit transaction, so settings made
  * local by the first hold for the second and vanish with it. Returns the
@@ -400,7 +396,7 @@ int db_tx_settings(PGconn *pg, char *err, size_t errlen)
 {
     if (settings.prepare)
         return 0;
-    PGresult *res = PQexecParams(pg, SQL_TX_SETTINGS, 3, NULL, tx_settings_params(), NULL, NULL, 0);
+    PGresult *res = PQexecParams(pg, SQL_TX_SETTINGS, 3, NULL, settings.tx_params, NULL, NULL, 0);
     int rc = result_ok(res) ? 0 : -1;
     if (rc)
         snprintf(err, errlen, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
@@ -417,7 +413,7 @@ static PGresult *exec_once(struct db_conn *c, const char *name, const char *sql,
          * transaction the settings ride along in the same pipeline. */
         if (c->in_tx)
             return PQexecParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0);
-        return exec_pipelined(c->pg, SQL_TX_SETTINGS, 3, tx_settings_params(), sql, nparams, values);
+        return exec_pipelined(c->pg, SQL_TX_SETTINGS, 3, settings.tx_params, sql, nparams, values);
     }
     if (!name)
         return PQexecParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0);
@@ -545,7 +541,7 @@ int db_begin(struct request *r)
             return -1;
     } else {
         /* BEGIN and the transaction's settings in one round trip. */
-        PGresult *res = exec_pipelined(r->db->pg, "BEGIN", 0, NULL, SQL_TX_SETTINGS, 3, tx_settings_params());
+        PGresult *res = exec_pipelined(r->db->pg, "BEGIN", 0, NULL, SQL_TX_SETTINGS, 3, settings.tx_params);
         bool ok = result_ok(res);
         PQclear(res);
         if (!ok) {
