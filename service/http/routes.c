@@ -94,10 +94,10 @@ const struct route routes[] = {
     {"POST", "/v1/customers/{id}/approve", customers_approve, ROLES(MANAGER | ADMIN), RT_BODY_OPT | RT_TX, NULL},
     {"POST", "/v1/customers/{id}/return", customers_return, ROLES(MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
     {"POST", "/v1/customers/{id}/review", customers_review, ROLES(SALES | MANAGER | ADMIN), RT_BODY_OPT | RT_TX, NULL},
-    {"GET", "/v1/customers/{id}/history", customers_history, ROLES(ALL), RT_REPLICA, Q_PAGE},
+    {"GET", "/v1/customers/{id}/history", customers_history, ROLES(ALL), 0, Q_PAGE},
 
     /* contacts */
-    {"GET", "/v1/customers/{id}/contacts", contacts_list, ROLES(ALL), RT_REPLICA, Q_CONTACTS},
+    {"GET", "/v1/customers/{id}/contacts", contacts_list, ROLES(ALL), 0, Q_CONTACTS},
     {"POST", "/v1/customers/{id}/contacts", contacts_create, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
     {"GET", "/v1/customers/{id}/contacts/{contact_id}", contacts_get, ROLES(ALL), 0, NULL},
     {"PATCH", "/v1/customers/{id}/contacts/{contact_id}", contacts_update, ROLES(SALES | MANAGER | ADMIN),
