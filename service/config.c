@@ -45,6 +45,20 @@ static int default_pool_size(void)
     return cores >= 2 ? (int)(cores * 2 > 256 ? 256 : cores * 2) : 4;
 }
 
+static int env_on_off(const char *var, bool def, bool *out, char *err, size_t errlen)
+{
+    const char *v = getenv(var);
+    if (!v || !*v)
+        *out = def;
+    else if (strcmp(v, "on") == 0)
+        *out = true;
+    else if (strcmp(v, "off") == 0)
+        *out = false;
+    else
+        return bad(err, errlen, var, "must be on or off");
+    return 0;
+}
+
 static char *env_dup(const char *var, const char *def)
 {
     const char *v = getenv(var);
@@ -137,6 +151,9 @@ int config_load(struct config *cfg, char *err, size_t errlen)
     snprintf(cfg->listen, sizeof cfg->listen, "%s", listen);
 
     cfg->database_url = env_dup("CRM_DATABASE_URL", "postgresql:///crm");
+    cfg->database_read_url = env_dup("CRM_DATABASE_READ_URL", NULL);
+    if (env_on_off("CRM_DB_PREPARE", true, &cfg->db_prepare, err, errlen))
+        return -1;
     if (env_int("CRM_THREADS", 64, 2, 1024, &cfg->threads, err, errlen) ||
         env_int("CRM_DB_POOL_SIZE", default_pool_size(), 1, 256, &cfg->db_pool_size, err, errlen) ||
         env_int("CRM_TOKEN_TTL_S", 3600, 60, 86400 * 7, &cfg->token_ttl_s, err, errlen) ||
@@ -190,19 +207,13 @@ int config_load(struct config *cfg, char *err, size_t errlen)
     if (!timezone_valid(cfg->timezone))
         return bad(err, errlen, "CRM_TIMEZONE", "must be an IANA time zone name such as Asia/Shanghai");
 
-    const char *mig = getenv("CRM_MIGRATE");
-    if (!mig || !*mig || strcmp(mig, "on") == 0)
-        cfg->migrate = true;
-    else if (strcmp(mig, "off") == 0)
-        cfg->migrate = false;
-    else
-        return bad(err, errlen, "CRM_MIGRATE", "must be on or off");
-    return 0;
+    return env_on_off("CRM_MIGRATE", true, &cfg->migrate, err, errlen);
 }
 
 void config_free(struct config *cfg)
 {
     free(cfg->database_url);
+    free(cfg->database_read_url);
     if (cfg->jwt_secret)
         memset(cfg->jwt_secret, 0, cfg->jwt_secret_len);
     free(cfg->jwt_secret);

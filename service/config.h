@@ -12,6 +12,8 @@
 struct config {
     char listen[128];        /* host:port for Civetweb, e.g. "127.0.0.1:8080" */
     char *database_url;      /* libpq URI or conninfo; owned */
+    char *database_read_url; /* streaming replica for RT_REPLICA routes; NULL = none; owned */
+    bool db_prepare;         /* named prepared statements (off behind PgBouncer transaction pooling) */
     int threads;             /* Civetweb worker threads */
     int db_pool_size;        /* bounded connection pool */
     enum jwt_alg_id jwt_alg;

@@ -27,6 +27,8 @@ static void usage(FILE *out)
           "Serves the crm-service REST API. Configuration comes from the environment:\n"
           "  CRM_LISTEN               host:port (default 127.0.0.1:8080)\n"
           "  CRM_DATABASE_URL         libpq URI (default postgresql:///crm)\n"
+          "  CRM_DATABASE_READ_URL    libpq URI of a streaming replica for lists and reports (default none)\n"
+          "  CRM_DB_PREPARE           on (default) or off: unnamed statements, for PgBouncer transaction pooling\n"
           "  CRM_THREADS              HTTP worker threads (default 64)\n"
           "  CRM_DB_POOL_SIZE         database connections (default 2 per CPU core, at least 4)\n"
           "  CRM_JWT_ALG              HS256 (default), RS256 or ES256\n"
@@ -124,7 +126,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (db_pool_init(g_config.database_url, g_config.db_pool_size, g_config.statement_timeout_ms) != 0)
+    if (db_pool_init(g_config.database_url, migrate_only ? NULL : g_config.database_read_url, g_config.db_pool_size,
+                     g_config.statement_timeout_ms, g_config.db_prepare) != 0)
         goto out;
     if (migrate_only) {
         rc = run_migrations() == 0 ? 0 : 1;

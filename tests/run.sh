@@ -3,6 +3,11 @@
 #
 #   tests/run.sh          Debug build + ctest, then an ASan/UBSan build + ctest
 #   tests/run.sh --fast   skip the sanitizer pass
+#   RUN_CONTAINER_TESTS=1 tests/run.sh   also docker-compose.yml for real (tests/container/run.sh)
+#
+# The Debug pass includes the operations tests: api_pgbouncer (the API suite through PgBouncer in
+# transaction mode), replica (primary + streaming standby) and k8s_manifests; they start their own
+# PostgreSQL clusters.
 #
 # Each pass runs against its own database in a throwaway PostgreSQL 15 cluster (temp dir, free
 # port), stopped and removed on exit whatever happens. ctest sees
@@ -20,7 +25,7 @@ for arg in "$@"; do
     case $arg in
         --fast) fast=1 ;;
         -h | --help)
-            sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -115,6 +120,20 @@ if [ "$fast" -eq 0 ]; then
     unset ASAN_OPTIONS UBSAN_OPTIONS
 else
     summary+=("ASan/UBSan: skipped (--fast)")
+fi
+
+if [ "${RUN_CONTAINER_TESTS:-0}" = 1 ]; then
+    stage="container test"
+    section "$stage (tests/container/run.sh)"
+    crc=0
+    bash tests/container/run.sh || crc=$?
+    case $crc in
+        0) summary+=("container: PASS") ;;
+        2) summary+=("container: COULD NOT RUN here (see above)"); failed=1 ;;
+        *) summary+=("container: FAIL (exit $crc)"); failed=1 ;;
+    esac
+else
+    summary+=("container: skipped (RUN_CONTAINER_TESTS=1 runs it)")
 fi
 
 stage=done

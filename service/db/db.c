@@ -10,7 +10,10 @@
 #include "http/problem.h"
 #include "log.h"
 
+struct db_pool;
+
 struct db_conn {
+    struct db_pool *pool; /* the pool this slot belongs to */
     PGconn *pg;
     char **prepared; /* names prepared on this connection */
     size_t n_prepared;
@@ -26,7 +29,9 @@ struct pool_waiter {
     struct pool_waiter *next;
 };
 
-static struct {
+/* A bounded pool: the primary's, and optionally one for a streaming
+ * replica that serves routes flagged RT_REPLICA. */
+struct db_pool {
     pthread_mutex_t lock;
     struct db_conn *conns;
     int size;
@@ -34,8 +39,19 @@ static struct {
     int waiting;
     struct pool_waiter *head, *tail; /* FIFO of waiters */
     char *conninfo;
+};
+
+static struct db_pool primary = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static struct db_pool replica = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Session settings, the same for every connection of both pools. */
+static struct {
     int statement_timeout_ms;
-} pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    bool prepare; /* false: unnamed statements, settings per transaction */
+    char statement_timeout[16];
+    char idle_timeout[16];
+    const char *tx_params[3]; /* $1..$3 of SQL_TX_SETTINGS, fixed at init */
+} settings = {.prepare = true};
 
 static atomic_ulong db_errors;
 
@@ -44,13 +60,34 @@ unsigned long db_error_count(void)
     return atomic_load(&db_errors);
 }
 
-int db_pool_init(const char *conninfo, int size, int statement_timeout_ms)
+static void pool_init(struct db_pool *p, const char *conninfo, int size)
 {
-    pool.conns = xcalloc((size_t)size, sizeof *pool.conns);
-    pool.size = size;
-    pool.conninfo = xstrdup(conninfo);
-    pool.statement_timeout_ms = statement_timeout_ms;
+    p->conns = xcalloc((size_t)size, sizeof *p->conns);
+    for (int i = 0; i < size; i++)
+        p->conns[i].pool = p;
+    p->size = size;
+    p->conninfo = xstrdup(conninfo);
+}
+
+int db_pool_init(const char *conninfo, const char *read_conninfo, int size, int statement_timeout_ms, bool prepare)
+{
+    settings.statement_timeout_ms = statement_timeout_ms;
+    settings.prepare = prepare;
+    snprintf(settings.statement_timeout, sizeof settings.statement_timeout, "%d", statement_timeout_ms);
+    snprintf(settings.idle_timeout, sizeof settings.idle_timeout, "%d", statement_timeout_ms * 4);
+    settings.tx_params[0] = settings.statement_timeout;
+    settings.tx_params[1] = settings.idle_timeout;
+    /* the business time zone for SQL (crm_tz()); validated by config_load, lives as long as g_config */
+    settings.tx_params[2] = g_config.timezone ? g_config.timezone : "Asia/Shanghai";
+    pool_init(&primary, conninfo, size);
+    if (read_conninfo)
+        pool_init(&replica, read_conninfo, size);
     return 0;
+}
+
+bool db_replica_configured(void)
+{
+    return replica.size > 0;
 }
 
 static void conn_forget_prepared(struct db_conn *c)
@@ -71,20 +108,31 @@ static void conn_close(struct db_conn *c)
     conn_forget_prepared(c);
 }
 
-void db_pool_shutdown(void)
+static void pool_shutdown(struct db_pool *p)
 {
-    pthread_mutex_lock(&pool.lock);
-    for (int i = 0; i < pool.size; i++)
-        conn_close(&pool.conns[i]);
-    free(pool.conns);
-    pool.conns = NULL;
-    pool.size = 0;
-    free(pool.conninfo);
-    pool.conninfo = NULL;
-    pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->size; i++)
+        conn_close(&p->conns[i]);
+    free(p->conns);
+    p->conns = NULL;
+    p->size = 0;
+    free(p->conninfo);
+    p->conninfo = NULL;
+    pthread_mutex_unlock(&p->lock);
 }
 
-PGconn *db_connect(char *err, size_t errlen)
+void db_pool_shutdown(void)
+{
+    pool_shutdown(&replica);
+    pool_shutdown(&primary);
+}
+
+/* With CRM_DB_PREPARE=off nothing is sent as startup `options`: PgBouncer
+ * 1.18 refuses a client that sends them ("unsupported startup parameter"),
+ * and in transaction pooling a session setting would stick to whichever
+ * server connection ran it. The settings travel with every transaction
+ * instead (db_tx_settings, exec_pipelined). */
+static PGconn *connect_to(const char *conninfo, char *err, size_t errlen)
 {
     char options[320];
     /* Generic plans: every named statement is planned once per connection.
@@ -94,14 +142,19 @@ PGconn *db_connect(char *err, size_t errlen)
     snprintf(options, sizeof options,
              "-c statement_timeout=%d -c idle_in_transaction_session_timeout=%d -c TimeZone=UTC -c DateStyle=ISO "
              "-c plan_cache_mode=force_generic_plan -c crm.timezone=%s",
-             pool.statement_timeout_ms, pool.statement_timeout_ms * 4,
+             settings.statement_timeout_ms, settings.statement_timeout_ms * 4,
              /* the business time zone for SQL (crm_tz()); validated by config_load */
              g_config.timezone ? g_config.timezone : "Asia/Shanghai");
     /* Service settings first; the URL (expanded) may override any of them. */
     const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
                           "keepalives_count", "tcp_user_timeout", "application_name", "options",
                           "dbname", NULL};
-    const char *vals[] = {"3", "1", "30", "10", "3", "30000", "crm-service", options, pool.conninfo, NULL};
+    const char *vals[] = {"3", "1", "30", "10", "3", "30000", "crm-service", options, conninfo, NULL};
+    if (!settings.prepare) {
+        keys[7] = "dbname"; /* drop "options" */
+        vals[7] = conninfo;
+        keys[8] = vals[8] = NULL;
+    }
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     if (!pg || PQstatus(pg) != CONNECTION_OK) {
         snprintf(err, errlen, "%s", pg ? PQerrorMessage(pg) : "out of memory");
@@ -115,14 +168,19 @@ PGconn *db_connect(char *err, size_t errlen)
     return pg;
 }
 
+PGconn *db_connect(char *err, size_t errlen)
+{
+    return connect_to(primary.conninfo, err, errlen);
+}
+
 PGconn *db_conn_pg(struct db_conn *c)
 {
     return c->pg;
 }
 
-static void waiter_remove(struct pool_waiter *w)
+static void waiter_remove(struct db_pool *pool, struct pool_waiter *w)
 {
-    struct pool_waiter **pp = &pool.head, *prev = NULL;
+    struct pool_waiter **pp = &pool->head, *prev = NULL;
     while (*pp && *pp != w) {
         prev = *pp;
         pp = &(*pp)->next;
@@ -130,16 +188,16 @@ static void waiter_remove(struct pool_waiter *w)
     if (!*pp)
         return;
     *pp = w->next;
-    if (pool.tail == w)
-        pool.tail = prev;
+    if (pool->tail == w)
+        pool->tail = prev;
 }
 
 /* Called with the lock held: a free slot, preferring a connected one. */
-static struct db_conn *free_slot(void)
+static struct db_conn *free_slot(struct db_pool *pool)
 {
     struct db_conn *unconnected = NULL;
-    for (int i = 0; i < pool.size; i++) {
-        struct db_conn *c = &pool.conns[i];
+    for (int i = 0; i < pool->size; i++) {
+        struct db_conn *c = &pool->conns[i];
         if (c->leased)
             continue;
         if (c->pg)
@@ -150,7 +208,7 @@ static struct db_conn *free_slot(void)
     return unconnected;
 }
 
-struct db_conn *db_pool_acquire(int timeout_ms)
+static struct db_conn *pool_acquire(struct db_pool *pool, int timeout_ms)
 {
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
@@ -161,46 +219,63 @@ struct db_conn *db_pool_acquire(int timeout_ms)
         deadline.tv_nsec -= 1000000000L;
     }
     struct db_conn *c = NULL;
-    pthread_mutex_lock(&pool.lock);
-    if (!pool.head)
-        c = free_slot();
+    pthread_mutex_lock(&pool->lock);
+    if (!pool->head)
+        c = free_slot(pool);
     if (c) {
         c->leased = true;
-        pool.in_use++;
+        pool->in_use++;
     } else {
         struct pool_waiter w = {.granted = NULL, .next = NULL};
         pthread_cond_init(&w.cv, NULL);
-        if (pool.tail)
-            pool.tail->next = &w;
+        if (pool->tail)
+            pool->tail->next = &w;
         else
-            pool.head = &w;
-        pool.tail = &w;
-        pool.waiting++;
+            pool->head = &w;
+        pool->tail = &w;
+        pool->waiting++;
         while (!w.granted)
-            if (pthread_cond_timedwait(&w.cv, &pool.lock, &deadline) != 0)
+            if (pthread_cond_timedwait(&w.cv, &pool->lock, &deadline) != 0)
                 break;
         if (!w.granted)
-            waiter_remove(&w);
-        pool.waiting--;
+            waiter_remove(pool, &w);
+        pool->waiting--;
         c = w.granted; /* handed over still leased and counted */
         pthread_cond_destroy(&w.cv);
     }
-    pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_unlock(&pool->lock);
     if (!c)
         return NULL;
     if (c->pg && PQstatus(c->pg) != CONNECTION_OK)
         conn_close(c);
     if (!c->pg) {
         char err[256];
-        c->pg = db_connect(err, sizeof err);
+        c->pg = connect_to(pool->conninfo, err, sizeof err);
         if (!c->pg) {
             atomic_fetch_add(&db_errors, 1);
-            log_event("error", "database connection failed", "reason", err, NULL);
+            log_event("error", "database connection failed", "pool", pool == &replica ? "replica" : "primary",
+                      "reason", err, NULL);
             db_pool_release(c);
             return NULL;
         }
     }
     return c;
+}
+
+struct db_conn *db_pool_acquire(int timeout_ms)
+{
+    return pool_acquire(&primary, timeout_ms);
+}
+
+struct db_conn *db_pool_acquire_read(int timeout_ms)
+{
+    struct db_conn *c = replica.size ? pool_acquire(&replica, timeout_ms) : NULL;
+    return c ? c : pool_acquire(&primary, timeout_ms);
+}
+
+bool db_conn_is_replica(const struct db_conn *c)
+{
+    return c && c->pool == &replica;
 }
 
 void db_pool_release(struct db_conn *c)
@@ -215,28 +290,30 @@ void db_pool_release(struct db_conn *c)
     }
     if (c->pg && PQstatus(c->pg) != CONNECTION_OK)
         conn_close(c);
-    pthread_mutex_lock(&pool.lock);
-    struct pool_waiter *w = pool.head;
+    struct db_pool *pool = c->pool;
+    pthread_mutex_lock(&pool->lock);
+    struct pool_waiter *w = pool->head;
     if (w) {
-        pool.head = w->next;
-        if (!pool.head)
-            pool.tail = NULL;
+        pool->head = w->next;
+        if (!pool->head)
+            pool->tail = NULL;
         w->granted = c;
         pthread_cond_signal(&w->cv);
     } else {
         c->leased = false;
-        pool.in_use--;
+        pool->in_use--;
     }
-    pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_unlock(&pool->lock);
 }
 
-void db_pool_stats(int *size, int *in_use, int *waiting)
+void db_pool_stats(bool read, int *size, int *in_use, int *waiting)
 {
-    pthread_mutex_lock(&pool.lock);
-    *size = pool.size;
-    *in_use = pool.in_use;
-    *waiting = pool.waiting;
-    pthread_mutex_unlock(&pool.lock);
+    struct db_pool *pool = read ? &replica : &primary;
+    pthread_mutex_lock(&pool->lock);
+    *size = pool->size;
+    *in_use = pool->in_use;
+    *waiting = pool->waiting;
+    pthread_mutex_unlock(&pool->lock);
 }
 
 int db_exec_const(PGconn *pg, const char *sql, char *err, size_t errlen)
@@ -261,9 +338,83 @@ static bool conn_has_prepared(struct db_conn *c, const char *name)
     return false;
 }
 
+static bool result_ok(const PGresult *res)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+
+/* What the startup options set per session when statements are prepared,
+ * set here for the current transaction only (is_local = true). */
+#define SQL_TX_SETTINGS                                                                                      \
+    "SELECT set_config('statement_timeout', $1, true), set_config('idle_in_transaction_session_timeout', $2, " \
+    "true), set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO', true), "                      \
+    "set_config('crm.timezone', $3, true)"
+
+/* Sends two statements in one pipeline ending in one Sync: one round trip,
+ * and, unless the first is BEGIN, one implicit transaction, so settings made
+ * local by the first hold for the second and vanish with it. Returns the
+ * first failed result, else the second's; NULL when nothing came back. */
+static PGresult *exec_pipelined(PGconn *pg, const char *sql1, int n1, const char *const *v1, const char *sql2,
+                                int n2, const char *const *v2)
+{
+    if (PQenterPipelineMode(pg) != 1)
+        return NULL;
+    PGresult *out[2] = {NULL, NULL};
+    if (PQsendQueryParams(pg, sql1, n1, NULL, v1, NULL, NULL, 0) == 1 &&
+        PQsendQueryParams(pg, sql2, n2, NULL, v2, NULL, NULL, 0) == 1 && PQpipelineSync(pg) == 1) {
+        int q = 0;
+        /* Per query: its result(s), then NULL; after both, PGRES_PIPELINE_SYNC. */
+        for (int guard = 0; guard < 16; guard++) {
+            PGresult *res = PQgetResult(pg);
+            if (!res) {
+                if (PQstatus(pg) != CONNECTION_OK)
+                    break;
+                q++;
+                continue;
+            }
+            if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+                PQclear(res);
+                break;
+            }
+            if (q < 2 && !out[q])
+                out[q] = res;
+            else
+                PQclear(res);
+        }
+    }
+    (void)PQexitPipelineMode(pg);
+    if (out[0] && !result_ok(out[0])) {
+        PQclear(out[1]);
+        return out[0];
+    }
+    PQclear(out[0]);
+    return out[1];
+}
+
+int db_tx_settings(PGconn *pg, char *err, size_t errlen)
+{
+    if (settings.prepare)
+        return 0;
+    PGresult *res = PQexecParams(pg, SQL_TX_SETTINGS, 3, NULL, settings.tx_params, NULL, NULL, 0);
+    int rc = result_ok(res) ? 0 : -1;
+    if (rc)
+        snprintf(err, errlen, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
+    PQclear(res);
+    return rc;
+}
+
 static PGresult *exec_once(struct db_conn *c, const char *name, const char *sql, int nparams,
                            const char *const *values)
 {
+    if (!settings.prepare) {
+        /* Unnamed statements only: behind a transaction pooler the next
+         * transaction may run on another server connection. Outside a
+         * transaction the settings ride along in the same pipeline. */
+        if (c->in_tx)
+            return PQexecParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0);
+        return exec_pipelined(c->pg, SQL_TX_SETTINGS, 3, settings.tx_params, sql, nparams, values);
+    }
     if (!name)
         return PQexecParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0);
     if (!conn_has_prepared(c, name)) {
@@ -275,12 +426,6 @@ static PGresult *exec_once(struct db_conn *c, const char *name, const char *sql,
         c->prepared[c->n_prepared++] = xstrdup(name);
     }
     return PQexecPrepared(c->pg, name, nparams, values, NULL, NULL, 0);
-}
-
-static bool result_ok(const PGresult *res)
-{
-    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
 }
 
 PGresult *db_exec_raw(struct request *r, const char *name, const char *sql, int nparams, const char *const *values)
@@ -298,10 +443,17 @@ PGresult *db_exec_raw(struct request *r, const char *name, const char *sql, int 
         /* A read outside a transaction is idempotent: retry once on a fresh connection. */
         bool retry = !c->in_tx && strcmp(r->method, "GET") == 0;
         conn_forget_prepared(c);
-        PQreset(c->pg);
-        if (retry && PQstatus(c->pg) == CONNECTION_OK)
+        if (retry && c->pool == &replica) {
+            /* The replica went away: the primary answers this read instead. */
+            conn_close(c);
+            db_pool_release(c);
+            c = r->db = pool_acquire(&primary, 2000);
+        } else {
+            PQreset(c->pg);
+        }
+        if (retry && c && PQstatus(c->pg) == CONNECTION_OK)
             res = exec_once(c, name, sql, nparams, values);
-        if (!res || (!result_ok(res) && PQstatus(c->pg) != CONNECTION_OK)) {
+        if (!c || !res || (!result_ok(res) && PQstatus(c->pg) != CONNECTION_OK)) {
             PQclear(res);
             problem_send(r, 503, "the database is unavailable");
             return NULL;
@@ -384,8 +536,21 @@ static int tx_const(struct request *r, const char *sql)
 
 int db_begin(struct request *r)
 {
-    if (tx_const(r, "BEGIN") != 0)
-        return -1;
+    if (settings.prepare || !r->db || !r->db->pg) {
+        if (tx_const(r, "BEGIN") != 0)
+            return -1;
+    } else {
+        /* BEGIN and the transaction's settings in one round trip. */
+        PGresult *res = exec_pipelined(r->db->pg, "BEGIN", 0, NULL, SQL_TX_SETTINGS, 3, settings.tx_params);
+        bool ok = result_ok(res);
+        PQclear(res);
+        if (!ok) {
+            atomic_fetch_add(&db_errors, 1);
+            r->db->in_tx = true; /* whatever began is rolled back on release */
+            problem_send(r, 503, "the database is unavailable");
+            return -1;
+        }
+    }
     r->db->in_tx = true;
     return 0;
 }

@@ -12,17 +12,31 @@
 
 struct db_conn;
 
-/* Creates the pool (connections open lazily). Returns 0 / -1. */
-int db_pool_init(const char *conninfo, int size, int statement_timeout_ms) WUR;
+/* Creates the primary's pool and, when read_conninfo is not NULL, a pool of
+ * the same size for a streaming replica (connections open lazily). With
+ * prepare false (CRM_DB_PREPARE=off, for transaction-pooling proxies such as
+ * PgBouncer) statements are unnamed, no startup options are sent and the
+ * session settings are applied per transaction instead. Returns 0 / -1. */
+int db_pool_init(const char *conninfo, const char *read_conninfo, int size, int statement_timeout_ms,
+                 bool prepare) WUR;
+/* True when a replica pool was configured (CRM_DATABASE_READ_URL). */
+bool db_replica_configured(void);
 /* Closes every idle connection; call after the HTTP server stopped. */
 void db_pool_shutdown(void);
 /* Leases a connected connection, waiting up to timeout_ms for a free slot.
  * NULL when none is free in time or the database cannot be reached. */
 struct db_conn *db_pool_acquire(int timeout_ms);
-/* Returns a lease. A connection left in a transaction is rolled back; a
- * broken one is closed and reopened on next use. */
+/* Like db_pool_acquire, from the replica's pool when one is configured;
+ * falls back to the primary when no replica connection can be had in time
+ * (it answers for reads that may lag: lists and reports). */
+struct db_conn *db_pool_acquire_read(int timeout_ms);
+/* True when c was leased from the replica's pool. */
+bool db_conn_is_replica(const struct db_conn *c);
+/* Returns a lease (to the pool it came from). A connection left in a
+ * transaction is rolled back; a broken one is closed and reopened on next use. */
 void db_pool_release(struct db_conn *c);
-void db_pool_stats(int *size, int *in_use, int *waiting);
+/* Sizes of the primary's pool (read false) or the replica's (read true; 0 when none). */
+void db_pool_stats(bool read, int *size, int *in_use, int *waiting);
 
 /* A new standalone connection with the service's settings (migrations,
  * background writers). NULL on failure, with the reason in err. */
@@ -41,6 +55,11 @@ PGresult *db_exec(struct request *r, const char *name, const char *sql, int npar
 PGresult *db_exec_raw(struct request *r, const char *name, const char *sql, int nparams, const char *const *values) WUR;
 /* Answers the client for a failed result per the SQLSTATE table; returns the status. */
 int db_problem(struct request *r, const PGresult *res);
+/* Inside a transaction on a standalone connection (migrations, writers):
+ * applies the service's session settings for this transaction only when
+ * CRM_DB_PREPARE=off (no startup options then); a no-op otherwise. 0 / -1
+ * with the reason in err. */
+int db_tx_settings(PGconn *pg, char *err, size_t errlen) WUR;
 /* Constant SQL only (no parameters): BEGIN, COMMIT, migrations. 0 / -1. */
 int db_exec_const(PGconn *pg, const char *sql, char *err, size_t errlen) WUR;
 

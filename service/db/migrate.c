@@ -59,14 +59,41 @@ static int version_applied(PGconn *pg, int version, char *err, size_t errlen)
     return rc;
 }
 
+/* BEGIN, then the transaction-level advisory lock, then the service's
+ * settings for this transaction (CRM_DB_PREPARE=off). A transaction lock,
+ * not a session lock: behind a transaction-pooling proxy (PgBouncer) a
+ * session lock could be taken on one server connection and "released" on
+ * another, and it would outlive us on the first. */
+static int begin_locked(PGconn *pg, char *err, size_t errlen)
+{
+    if (db_exec_const(pg, "BEGIN", err, errlen) != 0)
+        return -1;
+    if (db_exec_const(pg, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")", err, errlen) != 0 ||
+        db_tx_settings(pg, err, errlen) != 0) {
+        char ignored[64];
+        (void)!db_exec_const(pg, "ROLLBACK", ignored, sizeof ignored);
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 applied, 0 already applied (by another replica, say), -1 error. */
 static int apply_one(PGconn *pg, const struct embedded_file *m, char *err, size_t errlen)
 {
     int version = migration_number(m->name);
     char v[16];
     snprintf(v, sizeof v, "%d", version);
     const char *params[] = {v, m->name};
-    if (db_exec_const(pg, "BEGIN", err, errlen) != 0)
+    if (begin_locked(pg, err, errlen) != 0)
         return -1;
+    int done = version_applied(pg, version, err, errlen);
+    if (done < 0)
+        goto fail;
+    if (done) {
+        if (db_exec_const(pg, "COMMIT", err, errlen) != 0)
+            goto fail;
+        return 0;
+    }
     if (db_exec_const(pg, m->data, err, errlen) != 0)
         goto fail;
     PGresult *res = PQexecParams(pg, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, NULL,
@@ -79,44 +106,45 @@ static int apply_one(PGconn *pg, const struct embedded_file *m, char *err, size_
         goto fail;
     if (db_exec_const(pg, "COMMIT", err, errlen) != 0)
         goto fail;
-    return 0;
+    return 1;
 fail:;
     char ignored[64];
     (void)!db_exec_const(pg, "ROLLBACK", ignored, sizeof ignored);
     return -1;
 }
 
+/* Every step is one transaction holding the advisory lock, so replicas
+ * starting together apply each migration once, and the whole run also works
+ * through PgBouncer in transaction mode. */
 int migrate_run(PGconn *pg, char *err, size_t errlen)
 {
     int applied = 0;
-    if (db_exec_const(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err, errlen) != 0)
-        return -1;
+    if (begin_locked(pg, err, errlen) != 0)
+        goto fail;
     if (db_exec_const(pg,
                       "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
                       "applied_at timestamptz NOT NULL DEFAULT now())",
-                      err, errlen) != 0)
+                      err, errlen) != 0 ||
+        db_exec_const(pg, "COMMIT", err, errlen) != 0) {
+        char ignored[64];
+        (void)!db_exec_const(pg, "ROLLBACK", ignored, sizeof ignored);
         goto fail;
+    }
     for (size_t i = 0; i < embedded_migrations_count; i++) {
         const struct embedded_file *m = &embedded_migrations[i];
-        int done = version_applied(pg, migration_number(m->name), err, errlen);
-        if (done < 0)
-            goto fail;
-        if (done)
-            continue;
         char what[512];
-        if (apply_one(pg, m, what, sizeof what) != 0) {
+        int rc = apply_one(pg, m, what, sizeof what);
+        if (rc < 0) {
             snprintf(err, errlen, "migration %s failed: %.400s", m->name, what);
             goto fail;
         }
+        if (rc == 0)
+            continue;
         log_event("info", "migration applied", "name", m->name, NULL);
         applied++;
     }
-    char ignored[64];
-    (void)!db_exec_const(pg, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", ignored, sizeof ignored);
     return applied;
-fail:;
-    char ignored2[64];
-    (void)!db_exec_const(pg, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", ignored2, sizeof ignored2);
+fail:
     for (char *p = err; *p; p++)
         if (*p == '\n')
             *p = ' ';

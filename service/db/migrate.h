@@ -8,8 +8,9 @@
 #include "common.h"
 
 /* Applies every pending migration, each in its own transaction, recorded
- * in schema_migrations, under an advisory lock so replicas can start
- * together. Returns the number applied, or -1 with the reason in err. */
+ * in schema_migrations, under a transaction-level advisory lock so replicas
+ * can start together (and so it works behind a transaction pooler).
+ * Returns the number applied, or -1 with the reason in err. */
 int migrate_run(PGconn *pg, char *err, size_t errlen) WUR;
 /* The version this binary expects (number of the last migration). */
 int migrate_expected_version(void);

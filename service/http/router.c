@@ -526,7 +526,14 @@ static void pipeline(struct request *r)
     if ((r->route->flags & (RT_BODY | RT_BODY_OPT)) && read_json_body(r) != 0)
         return;
     if ((r->route->flags & RT_DB) || !(r->route->flags & RT_PUBLIC)) {
-        if (!r->db && !(r->db = db_pool_acquire(DB_ACQUIRE_TIMEOUT_MS))) {
+        bool read = (r->route->flags & RT_REPLICA) && db_replica_configured();
+        if (read && r->db) {
+            /* Authentication checked the user on the primary; the list itself goes to the replica. */
+            db_pool_release(r->db);
+            r->db = NULL;
+        }
+        if (!r->db && !(r->db = read ? db_pool_acquire_read(DB_ACQUIRE_TIMEOUT_MS)
+                                     : db_pool_acquire(DB_ACQUIRE_TIMEOUT_MS))) {
             problem_send(r, 503, "the database is unavailable");
             return;
         }

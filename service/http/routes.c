@@ -92,14 +92,14 @@ const struct route routes[] = {
     /* identity */
     {"POST", "/v1/auth/token", auth_token, 0, RT_PUBLIC | RT_DB | RT_BODY, NULL},
     {"GET", "/v1/me", users_me, ROLES(ALL), 0, NULL},
-    {"GET", "/v1/users", users_list, ROLES(ADMIN), 0, Q_USERS},
+    {"GET", "/v1/users", users_list, ROLES(ADMIN), RT_REPLICA, Q_USERS},
     {"POST", "/v1/users", users_create, ROLES(ADMIN), RT_BODY | RT_TX, NULL},
     {"GET", "/v1/users/{id}", users_get, ROLES(ADMIN), 0, NULL},
     {"PATCH", "/v1/users/{id}", users_update, ROLES(ADMIN), RT_BODY | RT_TX, NULL},
     {"DELETE", "/v1/users/{id}", users_deactivate, ROLES(ADMIN), RT_TX, NULL},
 
     /* customers */
-    {"GET", "/v1/customers", customers_list, ROLES(ALL), 0, Q_CUSTOMERS},
+    {"GET", "/v1/customers", customers_list, ROLES(ALL), RT_REPLICA, Q_CUSTOMERS},
     {"POST", "/v1/customers", customers_create, ROLES(SALES | MANAGER | ADMIN), RT_BODY, NULL},
     {"GET", "/v1/customers/{id}", customers_get, ROLES(ALL), 0, NULL},
     {"PATCH", "/v1/customers/{id}", customers_update, ROLES(SALES | MANAGER | FINANCE | ADMIN), RT_BODY | RT_TX, NULL},
@@ -123,7 +123,8 @@ const struct route routes[] = {
      RT_BODY_OPT | RT_TX, NULL},
 
     /* interactions */
-    {"GET", "/v1/interactions", interactions_list, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0, Q_INTERACTIONS},
+    {"GET", "/v1/interactions", interactions_list, ROLES(SALES | MANAGER | OFFICE | ADMIN),
+     RT_REPLICA, Q_INTERACTIONS},
     {"POST", "/v1/interactions", interactions_create, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
     {"GET", "/v1/interactions/{id}", interactions_get, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0, NULL},
     {"PATCH", "/v1/interactions/{id}", interactions_update, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
@@ -132,7 +133,7 @@ const struct route routes[] = {
      RT_BODY_OPT | RT_TX, NULL},
 
     /* visit plans */
-    {"GET", "/v1/visit-plans", visit_plans_list, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0, Q_VISIT_PLANS},
+    {"GET", "/v1/visit-plans", visit_plans_list, ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_REPLICA, Q_VISIT_PLANS},
     {"POST", "/v1/visit-plans", visit_plans_create, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
     {"GET", "/v1/visit-plans/{id}", visit_plans_get, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0, NULL},
     {"PATCH", "/v1/visit-plans/{id}", visit_plans_update, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
@@ -140,7 +141,7 @@ const struct route routes[] = {
     {"POST", "/v1/visit-plans/{id}/cancel", visit_plans_cancel, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
 
     /* visit records */
-    {"GET", "/v1/visits", visits_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_VISITS},
+    {"GET", "/v1/visits", visits_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), RT_REPLICA, Q_VISITS},
     {"POST", "/v1/visits", visits_create, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
     {"GET", "/v1/visits/{id}", visits_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
     {"PATCH", "/v1/visits/{id}", visits_update, ROLES(SALES | MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
@@ -148,7 +149,8 @@ const struct route routes[] = {
     {"POST", "/v1/visits/{id}/restore", visits_restore, ROLES(SALES | MANAGER | ADMIN), RT_BODY_OPT | RT_TX, NULL},
 
     /* follow-up items */
-    {"GET", "/v1/follow-ups", follow_ups_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_FOLLOW_UPS},
+    {"GET", "/v1/follow-ups", follow_ups_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN),
+     RT_REPLICA, Q_FOLLOW_UPS},
     {"POST", "/v1/follow-ups", follow_ups_create, ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
     {"GET", "/v1/follow-ups/{id}", follow_ups_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
     {"PATCH", "/v1/follow-ups/{id}", follow_ups_update, ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
@@ -165,7 +167,7 @@ const struct route routes[] = {
      RT_BODY_OPT | RT_TX, NULL},
 
     /* events */
-    {"GET", "/v1/events", events_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_EVENTS},
+    {"GET", "/v1/events", events_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), RT_REPLICA, Q_EVENTS},
     {"POST", "/v1/events", events_create, ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
     {"GET", "/v1/events/{id}", events_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
     {"PATCH", "/v1/events/{id}", events_update, ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
@@ -180,9 +182,9 @@ const struct route routes[] = {
     /* cadence policy and reports */
     {"GET", "/v1/policies/cadence", policies_cadence_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
     {"PUT", "/v1/policies/cadence", policies_cadence_put, ROLES(MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
-    {"GET", "/v1/reports/overdue", reports_overdue, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0, Q_OVERDUE},
-    {"GET", "/v1/reports/visit-completion", reports_visit_completion, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0,
-     Q_COMPLETION},
+    {"GET", "/v1/reports/overdue", reports_overdue, ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_REPLICA, Q_OVERDUE},
+    {"GET", "/v1/reports/visit-completion", reports_visit_completion, ROLES(SALES | MANAGER | OFFICE | ADMIN),
+     RT_REPLICA, Q_COMPLETION},
 
     /* ==== complaints routes (insert below this line) ==== */
     {"GET", "/v1/complaints", complaints_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_COMPLAINTS},
@@ -285,7 +287,7 @@ const struct route routes[] = {
     /* ---- end of kpis routes ---- */
 
     /* audit */
-    {"GET", "/v1/audit", audit_list, ROLES(OFFICE | ADMIN), 0, Q_AUDIT},
+    {"GET", "/v1/audit", audit_list, ROLES(OFFICE | ADMIN), RT_REPLICA, Q_AUDIT},
 };
 
 const size_t routes_count = sizeof routes / sizeof routes[0];

@@ -16,6 +16,10 @@ enum route_flags {
     RT_BODY = 1u << 2,     /* a JSON body is required */
     RT_BODY_OPT = 1u << 3, /* a JSON body may be sent (actions) */
     RT_TX = 1u << 4,       /* run the handler in one transaction */
+    RT_REPLICA = 1u << 5,  /* read-only and may lag: served from CRM_DATABASE_READ_URL when set.
+                              Top-level lists and reports only: never a route with a path
+                              parameter (a record, or a list under one, must see the caller's
+                              own writes: a just-created customer must not 404), never a write */
 };
 
 struct route {

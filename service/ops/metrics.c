@@ -90,7 +90,7 @@ void metrics_render(struct sbuf *out)
         sbuf_printf(out, "crm_http_request_duration_seconds_count{%s} %lu\n", label, count);
     }
     int size, in_use, waiting;
-    db_pool_stats(&size, &in_use, &waiting);
+    db_pool_stats(false, &size, &in_use, &waiting);
     sbuf_printf(out,
                 "# HELP crm_db_pool_size Connections the pool may hold.\n# TYPE crm_db_pool_size gauge\n"
                 "crm_db_pool_size %d\n"
@@ -101,6 +101,17 @@ void metrics_render(struct sbuf *out)
                 "# HELP crm_db_errors_total Database errors.\n# TYPE crm_db_errors_total counter\n"
                 "crm_db_errors_total %lu\n",
                 size, in_use, waiting, db_error_count());
+    if (db_replica_configured()) {
+        db_pool_stats(true, &size, &in_use, &waiting);
+        sbuf_printf(out,
+                    "# HELP crm_db_read_pool_size Replica connections the read pool may hold.\n"
+                    "# TYPE crm_db_read_pool_size gauge\ncrm_db_read_pool_size %d\n"
+                    "# HELP crm_db_read_pool_in_use Replica connections leased now.\n"
+                    "# TYPE crm_db_read_pool_in_use gauge\ncrm_db_read_pool_in_use %d\n"
+                    "# HELP crm_db_read_pool_waiting Requests waiting for a replica connection.\n"
+                    "# TYPE crm_db_read_pool_waiting gauge\ncrm_db_read_pool_waiting %d\n",
+                    size, in_use, waiting);
+    }
 }
 
 int ops_metrics(struct request *r)

@@ -140,22 +140,25 @@ static int insert_chunk(PGconn **pg, const struct read_entry *items, size_t n)
         params[c] = cols[c].data;
     }
     int rc = -1;
-    if (!*pg) {
-        char err[256];
-        if (!(*pg = db_connect(err, sizeof err)))
-            goto out;
-        /* Batches may be large after an outage: give them room. */
-        if (db_exec_const(*pg, "SET statement_timeout = 60000", err, sizeof err) != 0) {
-            PQfinish(*pg);
-            *pg = NULL;
-            goto out;
+    char err[256];
+    if (!*pg && !(*pg = db_connect(err, sizeof err)))
+        goto out;
+    /* Batches may be large after an outage: give them room. SET LOCAL, not
+     * SET: behind PgBouncer in transaction mode a session setting would stay
+     * on a server connection that other clients get next. */
+    if (db_exec_const(*pg, "BEGIN; SET LOCAL statement_timeout = 60000", err, sizeof err) != 0) {
+        log_event("error", "audit read flush failed", "message", err, NULL);
+    } else {
+        PGresult *res = PQexecParams(*pg, SQL_AUDIT_READS, 7, NULL, params, NULL, NULL, 0);
+        rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+        if (rc)
+            log_event("error", "audit read flush failed", "message", PQresultErrorMessage(res), NULL);
+        PQclear(res);
+        if (rc == 0 && db_exec_const(*pg, "COMMIT", err, sizeof err) != 0) {
+            log_event("error", "audit read flush failed", "message", err, NULL);
+            rc = -1;
         }
     }
-    PGresult *res = PQexecParams(*pg, SQL_AUDIT_READS, 7, NULL, params, NULL, NULL, 0);
-    rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
-    if (rc)
-        log_event("error", "audit read flush failed", "message", PQresultErrorMessage(res), NULL);
-    PQclear(res);
     if (rc) {
         PQfinish(*pg); /* reconnect next time, whatever went wrong */
         *pg = NULL;

@@ -64,7 +64,10 @@ def status_for(due, soon):
 
 
 def sql_date(db, expr, tz="Asia/Shanghai"):
-    return db(f"SET crm.timezone = '{tz}'; SELECT ({expr})::text")
+    # SET LOCAL: the setting ends with this statement's transaction. A session SET would stay on
+    # the server connection, which behind PgBouncer (tests/pgbouncer/run.sh) other tests' psql
+    # calls then share.
+    return db(f"SET LOCAL crm.timezone = '{tz}'; SELECT ({expr})::text")
 
 
 @pytest.fixture

@@ -164,7 +164,7 @@ def test_create_from_an_interaction_minimal(api, users, customer, make_interacti
 
 
 def test_due_date_today_is_accepted(api, users, customer, visit, db):
-    today = db("SET crm.timezone = 'Asia/Shanghai'; SELECT crm_today()").splitlines()[-1]
+    today = db("SET LOCAL crm.timezone = 'Asia/Shanghai'; SELECT crm_today()").splitlines()[-1]
     r = api.post(BASE, users["sales"], {"source_type": "visit", "source_id": visit, "description": unique(),
                                         "due_date": today})
     assert r.status_code == 201, r.text

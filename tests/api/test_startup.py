@@ -22,6 +22,10 @@ from conftest import ADMIN_PASSWORD, JWT_SECRET, REPO, Server, _find_binary, _fr
 def base_env(**over):
     """A valid configuration with nothing inherited from the caller's CRM_* variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    # How to talk to the test database is the database's property, not the test's:
+    # behind PgBouncer (tests/pgbouncer/run.sh) statements must be unnamed.
+    if os.environ.get("CRM_DB_PREPARE"):
+        env["CRM_DB_PREPARE"] = os.environ["CRM_DB_PREPARE"]
     env.update({
         "CRM_LISTEN": f"127.0.0.1:{_free_port()}",
         "CRM_DATABASE_URL": os.environ["CRM_TEST_DATABASE_URL"],
