@@ -187,7 +187,7 @@ const struct route routes[] = {
      RT_REPLICA, Q_COMPLETION},
 
     /* ==== complaints routes (insert below this line) ==== */
-    {"GET", "/v1/complaints", complaints_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_COMPLAINTS},
+    {"GET", "/v1/complaints", complaints_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), RT_REPLICA, Q_COMPLAINTS},
     {"POST", "/v1/complaints", complaints_create, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), RT_BODY | RT_TX,
      NULL},
     {"GET", "/v1/complaints/{id}", complaints_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
@@ -217,14 +217,14 @@ const struct route routes[] = {
     {"GET", "/v1/policies/complaint-sla", policies_complaint_sla_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN),
      0, NULL},
     {"PUT", "/v1/policies/complaint-sla", policies_complaint_sla_put, ROLES(MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
-    {"GET", "/v1/reports/complaints", reports_complaints, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0,
+    {"GET", "/v1/reports/complaints", reports_complaints, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), RT_REPLICA,
      Q_COMPLAINT_REPORT},
     {"GET", "/v1/reports/complaints/at-risk", reports_complaints_at_risk,
-     ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_COMPLAINTS_AT_RISK},
+     ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), RT_REPLICA, Q_COMPLAINTS_AT_RISK},
     /* ---- end of complaints routes ---- */
 
     /* ==== transactions routes (insert below this line) ==== */
-    {"GET", "/v1/transactions", transactions_list, ROLES(SALES | MANAGER | FINANCE | ADMIN | ERP), 0, Q_TRANSACTIONS},
+    {"GET", "/v1/transactions", transactions_list, ROLES(SALES | MANAGER | FINANCE | ADMIN | ERP), RT_REPLICA, Q_TRANSACTIONS},
     {"POST", "/v1/transactions/batch", transactions_batch, ROLES(ERP | ADMIN), RT_BODY | RT_TX, NULL},
     {"GET", "/v1/transactions/{ref}", transactions_get, ROLES(SALES | MANAGER | FINANCE | ADMIN | ERP), 0, NULL},
     {"PUT", "/v1/transactions/{ref}", transactions_put, ROLES(ERP | ADMIN), RT_BODY | RT_TX, NULL},
@@ -237,7 +237,7 @@ const struct route routes[] = {
     /* ---- end of transactions routes ---- */
 
     /* ==== surveys routes (insert below this line) ==== */
-    {"GET", "/v1/surveys", surveys_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_SURVEYS},
+    {"GET", "/v1/surveys", surveys_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), RT_REPLICA, Q_SURVEYS},
     {"POST", "/v1/surveys", surveys_create, ROLES(MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
     {"GET", "/v1/surveys/{id}", surveys_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
     {"PATCH", "/v1/surveys/{id}", surveys_update, ROLES(MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
@@ -254,18 +254,18 @@ const struct route routes[] = {
      0, NULL},
     {"PATCH", "/v1/surveys/{id}/responses/{response_id}", survey_responses_update,
      ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
-    {"GET", "/v1/reports/survey-coverage", reports_survey_coverage, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0,
+    {"GET", "/v1/reports/survey-coverage", reports_survey_coverage, ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_REPLICA,
      Q_SURVEY_COVERAGE},
     /* ---- end of surveys routes ---- */
 
     /* ==== budgets routes (insert below this line) ==== */
-    {"GET", "/v1/budgets", budgets_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_BUDGETS},
+    {"GET", "/v1/budgets", budgets_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), RT_REPLICA, Q_BUDGETS},
     {"POST", "/v1/budgets", budgets_create, ROLES(FINANCE | ADMIN), RT_BODY | RT_TX, NULL},
     {"GET", "/v1/budgets/{id}", budgets_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
     {"PATCH", "/v1/budgets/{id}", budgets_update, ROLES(FINANCE | ADMIN), RT_BODY | RT_TX, NULL},
     {"DELETE", "/v1/budgets/{id}", budgets_archive, ROLES(FINANCE | ADMIN), RT_TX, NULL},
     {"POST", "/v1/budgets/{id}/restore", budgets_restore, ROLES(FINANCE | ADMIN), RT_BODY_OPT | RT_TX, NULL},
-    {"GET", "/v1/expenses", expenses_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_EXPENSES},
+    {"GET", "/v1/expenses", expenses_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), RT_REPLICA, Q_EXPENSES},
     {"POST", "/v1/expenses", expenses_create, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), RT_BODY | RT_TX,
      NULL},
     {"GET", "/v1/expenses/{id}", expenses_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
@@ -278,8 +278,8 @@ const struct route routes[] = {
     {"POST", "/v1/expenses/{id}/withdraw", expenses_withdraw, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN),
      RT_BODY_OPT | RT_TX, NULL},
     {"GET", "/v1/reports/budget-utilisation", reports_budget_utilisation,
-     ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_BUDGET_REPORT},
-    {"GET", "/v1/reports/cost-benefit", reports_cost_benefit, ROLES(SALES | MANAGER | FINANCE | ADMIN), 0,
+     ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), RT_REPLICA, Q_BUDGET_REPORT},
+    {"GET", "/v1/reports/cost-benefit", reports_cost_benefit, ROLES(SALES | MANAGER | FINANCE | ADMIN), RT_REPLICA,
      Q_BUDGET_REPORT},
     /* ---- end of budgets routes ---- */
 

@@ -134,7 +134,10 @@ def test_every_list_and_report_answers_from_the_standby(stack):
     wait_caught_up()
     paths = ["/v1/users", "/v1/customers", "/v1/interactions", "/v1/visit-plans", "/v1/visits",
              "/v1/follow-ups", "/v1/events", "/v1/reports/overdue?kind=contact",
-             "/v1/reports/visit-completion?period=2026-11", "/v1/audit"]
+             "/v1/reports/visit-completion?period=2026-11", "/v1/audit", "/v1/complaints",
+             "/v1/reports/complaints?from=2026-01-01&to=2026-12-31", "/v1/reports/complaints/at-risk",
+             "/v1/transactions", "/v1/surveys", "/v1/reports/survey-coverage?year=2026", "/v1/budgets",
+             "/v1/expenses", "/v1/reports/budget-utilisation?year=2026", "/v1/reports/cost-benefit?year=2026"]
     for p in paths:
         r = api.get(p, users["admin"])
         assert r.status_code == 200, f"{p}: {r.text}"
