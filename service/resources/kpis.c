@@ -1,0 +1,392 @@
+/* The KPI board: one read-only report, GET /v1/reports/kpis. Layout shared by
+ * every resource file: query parameters, SQL, helpers, handler.
+ *
+ * Two statements in the route's transaction. The first (SQL_KPI_PERIOD)
+ * settles the period (the requested one, else the current quarter in
+ * business time) and the period of the same length immediately before it,
+ * and returns their names and every boundary the figures need, as dates and
+ * as business-time instants; it also turns JIT off and raises work_mem for
+ * the transaction. The second binds those boundaries as parameters ($1..$15,
+ * KPI_P_*): a parameter is a constant to the executor, where the same values
+ * joined in from a CTE cost twice as much per row of the logs it aggregates.
+ * Each KPI section is a one-row aggregate with the figures of both periods
+ * (suffix 0: the period, 1: the one before); the final SELECT turns them into
+ * two rows with the same columns (k = 0, 1), and each section renders
+ * {"current": row 0, "previous": row 1} from its own run of columns.
+ *
+ * Scoping is the customers' one: a sales rep's figures are those of the
+ * customers they own now (c.owner_id), the other roles see every customer, or
+ * one owner's with owner_id. Every customer: one pass over each log's date
+ * range (the 0009 indexes), grouped by customer. One owner: per customer of
+ * theirs, through the logs' customer indexes. */
+#include "resources/kpis.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "db/db.h"
+#include "http/problem.h"
+#include "http/response.h"
+#include "resources/render.h"
+#include "validate/period.h"
+
+/* ---- query parameters ---- */
+
+#define PERIOD_HELP                                                                                           \
+    "period must be a year (2026), half (2026-H2), quarter (2026-Q4) or month (2026-11); default: the current " \
+    "quarter"
+
+/* ---- SQL ---- */
+
+/* The name of the period starting on date f, m months long, as period_parse
+ * reads it (so the default quarter and previous periods are named too). */
+#define KPI_LABEL(f)                                                                                          \
+    "CASE q.m WHEN 12 THEN to_char(" f ", 'YYYY') WHEN 6 THEN to_char(" f ", 'YYYY') || '-H' || "             \
+    "(extract(month FROM " f ")::int + 5) / 6 WHEN 3 THEN to_char(" f ", 'YYYY-\"Q\"Q') "                      \
+    "ELSE to_char(" f ", 'YYYY-MM') END"
+
+/* $1/$2: the requested [from, to) dates, both NULL for the current quarter.
+ * q: f0 < t0 the period, m its months, f1 = f0 − m the period before, f2 the
+ * one before that (retention and growth of the previous period compare with
+ * it), d0 and d1 the as-of days of the contact-cadence figure (the period's
+ * last day, today while it runs), w the longest contact interval of the
+ * cadence policy. The instants: where each day starts in the business time
+ * zone; di = the end of day d; wi = the start of the cadence look-back
+ * (KPI_EV_AGGS), 4 days before d − w months. */
+#define SQL_KPI_PERIOD                                                                                        \
+    "WITH z AS (SELECT crm_tz() AS tz, crm_today() AS today, "                                                \
+    "(SELECT coalesce(max(pol.contact_interval_months), 0) FROM cadence_policies pol) AS w), "                \
+    "y AS (SELECT z.*, coalesce($1::date, date_trunc('quarter', z.today)::date) AS f0, "                      \
+    "coalesce($2::date, (date_trunc('quarter', z.today) + interval '3 months')::date) AS t0 FROM z), "        \
+    "x AS (SELECT y.*, ((extract(year FROM y.t0) - extract(year FROM y.f0)) * 12 "                            \
+    "+ extract(month FROM y.t0) - extract(month FROM y.f0))::int AS m FROM y), "                               \
+    "q AS (SELECT x.*, (x.f0 - make_interval(months => x.m))::date AS f1, "                                   \
+    "(x.f0 - make_interval(months => 2 * x.m))::date AS f2, least(x.t0 - 1, x.today) AS d0, "                  \
+    "least(x.f0 - 1, x.today) AS d1 FROM x) "                                                                 \
+    "SELECT " KPI_LABEL("q.f0") ", q.f0::text, (q.t0 - 1)::text, "                                            \
+    KPI_LABEL("q.f1") ", q.f1::text, (q.f0 - 1)::text, "                                                      \
+    "q.f0::text, q.t0::text, q.f1::text, q.f2::text, q.d0::text, q.d1::text, q.today::text, "                 \
+    "(q.f0::timestamp AT TIME ZONE q.tz)::text, (q.t0::timestamp AT TIME ZONE q.tz)::text, "                  \
+    "(q.f1::timestamp AT TIME ZONE q.tz)::text, "                                                             \
+    "(((q.d0 - make_interval(months => q.w))::date - 4)::timestamp AT TIME ZONE q.tz)::text, "                \
+    "((q.d0 + 1)::timestamp AT TIME ZONE q.tz)::text, "                                                        \
+    "(((q.d1 - make_interval(months => q.w))::date - 4)::timestamp AT TIME ZONE q.tz)::text, "                \
+    "((q.d1 + 1)::timestamp AT TIME ZONE q.tz)::text, q.tz, "                                                  \
+    "set_config('jit', 'off', true), set_config('work_mem', '32MB', true) FROM q"
+
+/* Columns of SQL_KPI_PERIOD: the two periods' name, first and last day, then
+ * the parameters of the figures statement, in their order. JIT is off for
+ * the transaction because compiling the figures statement takes seconds and
+ * running it a fraction of one; work_mem holds a customer set per log. */
+enum { KPI_PERIOD_COLS = 3, KPI_COL_PREVIOUS = KPI_PERIOD_COLS, KPI_COL_PARAMS = 2 * KPI_PERIOD_COLS,
+       KPI_NPARAMS = 15 };
+static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "to"};
+
+/* The figures statement's parameters. */
+#define KPI_F0 "$1::date"
+#define KPI_T0 "$2::date"
+#define KPI_F1 "$3::date"
+#define KPI_F2 "$4::date"
+#define KPI_D0 "$5::date"
+#define KPI_D1 "$6::date"
+#define KPI_TODAY "$7::date"
+#define KPI_FI0 "$8::timestamptz"
+#define KPI_TI0 "$9::timestamptz"
+#define KPI_FI1 "$10::timestamptz"
+#define KPI_WI0 "$11::timestamptz"
+#define KPI_DI0 "$12::timestamptz"
+#define KPI_WI1 "$13::timestamptz"
+#define KPI_DI1 "$14::timestamptz"
+#define KPI_TZ "$15::text"
+
+/* Transactions of the three periods f2 < f1 < f0 < t0 per customer: bought
+ * (some positive amount) and revenue (returns count negative). Live CNY
+ * transactions only, like tiering and cost-benefit (the feed accepts no
+ * other currency). */
+#define KPI_TX_AGGS                                                                                           \
+    "bool_or(t.amount > 0 AND t.occurred_on >= " KPI_F0 ") AS b0, "                                           \
+    "bool_or(t.amount > 0 AND t.occurred_on >= " KPI_F1 " AND t.occurred_on < " KPI_F0 ") AS b1, "            \
+    "bool_or(t.amount > 0 AND t.occurred_on < " KPI_F1 ") AS b2, "                                            \
+    "coalesce(sum(t.amount) FILTER (WHERE t.occurred_on >= " KPI_F0 "), 0) AS v0, "                           \
+    "coalesce(sum(t.amount) FILTER (WHERE t.occurred_on >= " KPI_F1 " AND t.occurred_on < " KPI_F0 "), 0) AS v1, " \
+    "coalesce(sum(t.amount) FILTER (WHERE t.occurred_on < " KPI_F1 "), 0) AS v2 "
+#define KPI_TX_RANGE                                                                                          \
+    "t.archived_at IS NULL AND t.currency = 'CNY' AND t.occurred_on >= " KPI_F2 " AND t.occurred_on < " KPI_T0
+
+/* Contacts (live interactions and visits) per customer: maintained in the
+ * period (a0) or the one before (a1), and the last contact within each
+ * period's cadence look-back [wi, di) (l0, l1): every contact that can still
+ * be in time on day d lies there. */
+#define KPI_EV_AGGS                                                                                           \
+    "bool_or(e.at >= " KPI_FI0 " AND e.at < " KPI_TI0 ") AS a0, "                                             \
+    "bool_or(e.at >= " KPI_FI1 " AND e.at < " KPI_FI0 ") AS a1, "                                             \
+    "max(e.at) FILTER (WHERE e.at >= " KPI_WI0 " AND e.at < " KPI_DI0 ") AS l0, "                             \
+    "max(e.at) FILTER (WHERE e.at >= " KPI_WI1 " AND e.at < " KPI_DI1 ") AS l1 "
+#define KPI_EV_LO "least(" KPI_FI1 ", " KPI_WI1 ")"
+#define KPI_EV_HI "greatest(" KPI_TI0 ", " KPI_DI0 ")"
+/* printf arguments: the customer condition of each log. */
+#define KPI_EV_ROWS                                                                                           \
+    "(SELECT i.customer_id, i.occurred_at AS at FROM interactions i WHERE i.archived_at IS NULL%s "            \
+    "AND i.occurred_at >= " KPI_EV_LO " AND i.occurred_at < " KPI_EV_HI " "                                    \
+    "UNION ALL SELECT v.customer_id, v.visited_at FROM visits v WHERE v.archived_at IS NULL%s "                \
+    "AND v.visited_at >= " KPI_EV_LO " AND v.visited_at < " KPI_EV_HI ") e"
+
+#define SQL_KPI_LOGS_ALL                                                                                      \
+    "WITH tx AS (SELECT t.customer_id, " KPI_TX_AGGS "FROM transactions t WHERE " KPI_TX_RANGE                 \
+    " GROUP BY t.customer_id), "                                                                              \
+    "ev AS (SELECT e.customer_id, " KPI_EV_AGGS "FROM " KPI_EV_ROWS " GROUP BY e.customer_id)"
+#define SQL_KPI_LOGS_ALL_ARGS "", ""
+
+/* One owner's customers; the owner conditions follow each part. */
+#define SQL_KPI_TX_OWNER                                                                                      \
+    "WITH tx AS (SELECT c.id AS customer_id, x.* FROM customers c, LATERAL (SELECT " KPI_TX_AGGS               \
+    "FROM transactions t WHERE t.customer_id = c.id AND " KPI_TX_RANGE ") x WHERE true"
+#define SQL_KPI_EV_OWNER                                                                                      \
+    "), ev AS (SELECT c.id AS customer_id, x.* FROM customers c, LATERAL (SELECT " KPI_EV_AGGS                \
+    "FROM " KPI_EV_ROWS ") x WHERE true"
+#define SQL_KPI_EV_OWNER_ARGS " AND i.customer_id = c.id", " AND v.customer_id = c.id"
+
+/* Retention: buyers of each period and the customers who bought in both it
+ * and the period before. */
+#define SQL_KPI_RETENTION                                                                                     \
+    ", ta AS (SELECT count(*) FILTER (WHERE tx.b0) AS n0, count(*) FILTER (WHERE tx.b1) AS n1, "              \
+    "count(*) FILTER (WHERE tx.b2) AS n2, count(*) FILTER (WHERE tx.b0 AND tx.b1) AS r0, "                    \
+    "count(*) FILTER (WHERE tx.b1 AND tx.b2) AS r1 FROM tx)"
+
+/* Revenue growth of maintained customers: the customers with a contact in
+ * the period, their CNY revenue in it and in the period before. */
+#define SQL_KPI_REVENUE                                                                                       \
+    ", ra AS (SELECT count(*) FILTER (WHERE ev.a0) AS n0, count(*) FILTER (WHERE ev.a1) AS n1, "             \
+    "coalesce(sum(tx.v0) FILTER (WHERE ev.a0), 0) AS c0, coalesce(sum(tx.v1) FILTER (WHERE ev.a0), 0) AS p0, " \
+    "coalesce(sum(tx.v1) FILTER (WHERE ev.a1), 0) AS c1, coalesce(sum(tx.v2) FILTER (WHERE ev.a1), 0) AS p1 " \
+    "FROM ev LEFT JOIN tx ON tx.customer_id = ev.customer_id)"
+
+/* Contact cadence as of day d: the customers the contact cadence applied to
+ * on d (created by then, not archived by then, not lost, a tier with a
+ * contact interval — current tier, status and policy: no history of them is
+ * kept), and those not overdue on d, exactly as crm_customer_due and
+ * crm_cadence_status compute it for today: the last contact on or before d
+ * (else the first-contact date, else the creation day) plus the interval is
+ * d or later. A customer without a contact in the look-back is overdue
+ * unless they had no contact at all by d and their first-contact or creation
+ * day is recent. One pass over the customers for both periods. */
+#define KPI_CAD_IN(di) "(c.created_at < " di " AND (c.archived_at IS NULL OR c.archived_at >= " di "))"
+#define KPI_CAD_DUE(base) "((" base ") + make_interval(months => pol.contact_interval_months))::date"
+#define KPI_CAD_KEPT(l, d, di)                                                                                \
+    "CASE WHEN " l " IS NOT NULL THEN " KPI_CAD_DUE("(" l " AT TIME ZONE " KPI_TZ ")::date") " >= " d          \
+    " ELSE " KPI_CAD_DUE("coalesce(c.first_contact_at, (c.created_at AT TIME ZONE " KPI_TZ ")::date)")        \
+    " >= " d " AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id "                        \
+    "AND i.archived_at IS NULL AND i.occurred_at < " di ") AND NOT EXISTS (SELECT 1 FROM visits v "             \
+    "WHERE v.customer_id = c.id AND v.archived_at IS NULL AND v.visited_at < " di ") END"
+#define SQL_KPI_CADENCE                                                                                       \
+    ", ca AS (SELECT count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI0) ") AS n0, "                                  \
+    "count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI0) " AND " KPI_CAD_KEPT("ev.l0", KPI_D0, KPI_DI0) ") AS k0, "    \
+    "count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI1) ") AS n1, "                                                  \
+    "count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI1) " AND " KPI_CAD_KEPT("ev.l1", KPI_D1, KPI_DI1) ") AS k1 "     \
+    "FROM customers c JOIN cadence_policies pol ON pol.tier = coalesce(c.tier_override, c.tier) "              \
+    "LEFT JOIN ev ON ev.customer_id = c.id "                                                                  \
+    "WHERE pol.contact_interval_months IS NOT NULL AND c.status <> 'lost' AND c.created_at < " KPI_DI0
+
+/* Visit plans dated in each period (customers' current owner): due = the
+ * completed ones and those missed (still planned or approved, dated before
+ * today); pending ones (dated today or later) are not due yet. printf
+ * argument: the customers join of one owner's plans; the owner conditions
+ * follow. */
+#define KPI_VP_IN(lo, hi) "v.planned_date >= " lo " AND v.planned_date < " hi
+#define KPI_VP_COUNTS(n, lo, hi)                                                                              \
+    "count(*) FILTER (WHERE " KPI_VP_IN(lo, hi) ") AS planned" n ", "                                         \
+    "count(*) FILTER (WHERE " KPI_VP_IN(lo, hi) " AND v.status = 'completed') AS completed" n ", "            \
+    "count(*) FILTER (WHERE " KPI_VP_IN(lo, hi) " AND v.status = 'cancelled') AS cancelled" n ", "            \
+    "count(*) FILTER (WHERE " KPI_VP_IN(lo, hi) " AND v.status IN ('planned', 'approved') "                    \
+    "AND v.planned_date < " KPI_TODAY ") AS missed" n ", "                                                    \
+    "count(*) FILTER (WHERE " KPI_VP_IN(lo, hi) " AND v.status IN ('planned', 'approved') "                    \
+    "AND v.planned_date >= " KPI_TODAY ") AS pending" n
+#define SQL_KPI_VISITS                                                                                        \
+    "), vp AS (SELECT " KPI_VP_COUNTS("0", KPI_F0, KPI_T0) ", " KPI_VP_COUNTS("1", KPI_F1, KPI_F0) " "          \
+    "FROM visit_plans v%s WHERE v.planned_date >= " KPI_F1 " AND v.planned_date < " KPI_T0
+#define SQL_KPI_VISITS_OWNER " JOIN customers c ON c.id = v.customer_id"
+
+/* The figure of row k: a for the period (k = 0), b for the one before. */
+#define PICK(a, b) "CASE p.k WHEN 0 THEN " a " ELSE " b " END"
+#define RATE(num, den) "round((" num ")::numeric / nullif(" den ", 0), 4)"
+
+#define KPI_RETENTION(X)                                                                                      \
+    X("customers", PICK("ta.n0", "ta.n1"), RK_RAW)                                                            \
+    X("previous_customers", PICK("ta.n1", "ta.n2"), RK_RAW)                                                   \
+    X("retained", PICK("ta.r0", "ta.r1"), RK_RAW)                                                             \
+    X("retention_rate", RATE(PICK("ta.r0", "ta.r1"), PICK("ta.n1", "ta.n2")), RK_RAW)
+
+#define KPI_VISITS(X)                                                                                         \
+    X("planned", PICK("vp.planned0", "vp.planned1"), RK_RAW)                                                  \
+    X("completed", PICK("vp.completed0", "vp.completed1"), RK_RAW)                                            \
+    X("cancelled", PICK("vp.cancelled0", "vp.cancelled1"), RK_RAW)                                            \
+    X("missed", PICK("vp.missed0", "vp.missed1"), RK_RAW)                                                     \
+    X("pending", PICK("vp.pending0", "vp.pending1"), RK_RAW)                                                  \
+    X("due", PICK("vp.completed0 + vp.missed0", "vp.completed1 + vp.missed1"), RK_RAW)                        \
+    X("completion_rate",                                                                                      \
+      RATE(PICK("vp.completed0", "vp.completed1"), PICK("vp.completed0 + vp.missed0", "vp.completed1 + vp.missed1")), \
+      RK_RAW)
+
+#define KPI_CADENCE(X)                                                                                        \
+    X("as_of", PICK(KPI_D0, KPI_D1) "::text", RK_STRING)                                                      \
+    X("customers", PICK("ca.n0", "ca.n1"), RK_RAW)                                                            \
+    X("kept", PICK("ca.k0", "ca.k1"), RK_RAW)                                                                 \
+    X("overdue", PICK("ca.n0 - ca.k0", "ca.n1 - ca.k1"), RK_RAW)                                              \
+    X("compliance_rate", RATE(PICK("ca.k0", "ca.k1"), PICK("ca.n0", "ca.n1")), RK_RAW)
+
+#define KPI_REVENUE(X)                                                                                        \
+    X("customers", PICK("ra.n0", "ra.n1"), RK_RAW)                                                            \
+    X("revenue", PICK("ra.c0", "ra.c1") "::numeric(18, 2)::text", RK_STRING)                                  \
+    X("previous_revenue", PICK("ra.p0", "ra.p1") "::numeric(18, 2)::text", RK_STRING)                         \
+    X("growth_rate",                                                                                          \
+      "CASE WHEN " PICK("ra.p0", "ra.p1") " > 0 THEN round((" PICK("ra.c0 - ra.p0", "ra.c1 - ra.p1") ") / "    \
+      PICK("ra.p0", "ra.p1") ", 4) END",                                                                      \
+      RK_RAW)
+
+static const struct render_col kpi_retention[] = {KPI_RETENTION(RENDER_COL)};
+static const struct render_col kpi_visits[] = {KPI_VISITS(RENDER_COL)};
+static const struct render_col kpi_cadence[] = {KPI_CADENCE(RENDER_COL)};
+static const struct render_col kpi_revenue[] = {KPI_REVENUE(RENDER_COL)};
+
+/* Each section's columns in kpi_sections' order; then k. */
+#define SQL_KPI_SELECT                                                                                        \
+    ") SELECT " KPI_RETENTION(RENDER_SQL) KPI_VISITS(RENDER_SQL) KPI_CADENCE(RENDER_SQL)                      \
+        KPI_REVENUE(RENDER_SQL) "p.k FROM (VALUES (0), (1)) AS p (k), ta, ra, ca, vp ORDER BY p.k"
+
+static const struct kpi_section {
+    const char *key;
+    const struct render_col *cols;
+    int n;
+} kpi_sections[] = {
+    {"retention", kpi_retention, (int)ARRAY_LEN(kpi_retention)},
+    {"visit_plans", kpi_visits, (int)ARRAY_LEN(kpi_visits)},
+    {"contact_cadence", kpi_cadence, (int)ARRAY_LEN(kpi_cadence)},
+    {"revenue_growth", kpi_revenue, (int)ARRAY_LEN(kpi_revenue)},
+};
+
+/* ---- helpers ---- */
+
+/* Parameter numbers of the owner conditions (0 = absent). */
+struct kpi_binds {
+    int scope; /* a sales rep's own id */
+    int owner; /* owner_id query parameter */
+};
+
+/* " AND c.owner_id = $n::uuid" for each owner condition. */
+static void kpi_owner(struct sbuf *s, const struct kpi_binds *p)
+{
+    if (p->scope)
+        sbuf_printf(s, " AND c.owner_id = $%d::uuid", p->scope);
+    if (p->owner)
+        sbuf_printf(s, " AND c.owner_id = $%d::uuid", p->owner);
+}
+
+static void kpi_sql(struct sbuf *s, const struct kpi_binds *p)
+{
+    bool owner = p->scope || p->owner;
+    if (owner) {
+        sbuf_puts(s, SQL_KPI_TX_OWNER);
+        kpi_owner(s, p);
+        sbuf_printf(s, SQL_KPI_EV_OWNER, SQL_KPI_EV_OWNER_ARGS);
+        kpi_owner(s, p);
+        sbuf_puts(s, ")");
+    } else {
+        sbuf_printf(s, SQL_KPI_LOGS_ALL, SQL_KPI_LOGS_ALL_ARGS);
+    }
+    sbuf_puts(s, SQL_KPI_RETENTION SQL_KPI_REVENUE SQL_KPI_CADENCE);
+    kpi_owner(s, p);
+    sbuf_printf(s, SQL_KPI_VISITS, owner ? SQL_KPI_VISITS_OWNER : "");
+    kpi_owner(s, p);
+    sbuf_puts(s, SQL_KPI_SELECT);
+}
+
+/* Appends "key":value for the period columns of res row 0 from `first`. */
+static void kpi_period_fields(struct sbuf *out, const PGresult *res, int first)
+{
+    for (int i = 0; i < KPI_PERIOD_COLS; i++) {
+        sbuf_printf(out, "%s\"%s\":", i ? "," : "", kpi_period_keys[i]);
+        sbuf_json_string(out, PQgetvalue(res, 0, first + i), (size_t)PQgetlength(res, 0, first + i));
+    }
+}
+
+/* {"current": row 0, "previous": row 1} of the columns [first, first + n). */
+static void kpi_pair(struct sbuf *out, const PGresult *res, int first, const struct render_col *cols, int n)
+{
+    sbuf_puts(out, "{\"current\":");
+    render_row(out, res, 0, first, cols, n);
+    sbuf_puts(out, ",\"previous\":");
+    render_row(out, res, 1, first, cols, n);
+    sbuf_puts(out, "}");
+}
+
+/* ---- handlers ---- */
+
+int kpis_get(struct request *r)
+{
+    struct sqlb b = {0};
+    struct kpi_binds p = {0};
+    struct sbuf out = {0};
+    struct period period;
+    PGresult *per = NULL, *res = NULL;
+    char name[32];
+
+    const char *text = request_query(r, "period");
+    if (text && period_parse(text, &period) != 0) {
+        problem_send(r, 400, PERIOD_HELP);
+        goto out;
+    }
+    const char *owner = request_query(r, "owner_id");
+    if (owner && !uuid_valid(owner)) {
+        problem_send(r, 400, "owner_id must be a user id (uuid)");
+        goto out;
+    }
+    const char *range[2] = {text ? period.from : NULL, text ? period.to : NULL};
+    if (!(per = db_exec(r, "kpis_period", SQL_KPI_PERIOD, 2, range)))
+        goto out;
+    if (PQntuples(per) != 1) {
+        problem_send(r, 500, NULL);
+        goto out;
+    }
+    for (int i = 0; i < KPI_NPARAMS; i++) /* $1..$15, borrowed from per */
+        sqlb_bind(&b, PQgetvalue(per, 0, KPI_COL_PARAMS + i));
+    if (principal_scoped(&r->principal))
+        p.scope = sqlb_bind(&b, r->principal.user_id);
+    if (owner)
+        p.owner = sqlb_bind(&b, owner);
+    kpi_sql(&b.sql, &p);
+    snprintf(name, sizeof name, "kpis_%d%d", p.scope != 0, p.owner != 0);
+    if (!(res = db_exec(r, name, b.sql.data, b.n, b.params)))
+        goto out;
+    if (PQntuples(res) != 2) { /* always the two periods */
+        problem_send(r, 500, NULL);
+        goto out;
+    }
+    sbuf_puts(&out, "{");
+    kpi_period_fields(&out, per, 0);
+    sbuf_puts(&out, ",\"previous_period\":{");
+    kpi_period_fields(&out, per, KPI_COL_PREVIOUS);
+    sbuf_puts(&out, "},\"timezone\":");
+    int tz = KPI_COL_PARAMS + KPI_NPARAMS - 1;
+    sbuf_json_string(&out, PQgetvalue(per, 0, tz), (size_t)PQgetlength(per, 0, tz));
+    sbuf_puts(&out, ",\"owner_id\":");
+    const char *scope_owner = p.scope ? r->principal.user_id : owner;
+    if (scope_owner)
+        sbuf_json_string(&out, scope_owner, strlen(scope_owner));
+    else
+        sbuf_puts(&out, "null");
+    int col = 0;
+    for (size_t i = 0; i < ARRAY_LEN(kpi_sections); i++) {
+        const struct kpi_section *k = &kpi_sections[i];
+        sbuf_printf(&out, ",\"%s\":", k->key);
+        kpi_pair(&out, res, col, k->cols, k->n);
+        col += k->n;
+    }
+    sbuf_puts(&out, "}");
+    reply_json_buf(r, 200, &out);
+out:
+    PQclear(res);
+    PQclear(per);
+    sbuf_free(&out);
+    sbuf_free(&b.sql);
+    return r->status;
+}
