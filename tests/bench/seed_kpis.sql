@@ -5,7 +5,7 @@
 -- day, which would leave every earlier period without a customer base), then 1,000,000 ERP
 -- transactions over the last 730 days: customer numbers 1..100000 except every fifth
 -- (g % 5 = 0 never buys), ~12.5 transactions per buying customer, amounts 100..20,100 CNY, one in
--- fifty a return (negative), one in a hundred in USD. Loaded like the interactions of
+-- fifty a return (negative), all in CNY. Loaded like the interactions of
 -- seed_reports.sql: triggers off (session_replication_role = replica: no tier recomputation per
 -- row, no FK checks — the ids are consistent by construction), secondary indexes dropped for the
 -- load and rebuilt from their own definitions (the unique external_ref index, which backs a
