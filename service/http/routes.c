@@ -55,6 +55,8 @@ static const char *const Q_COMPLETION[] = {"period", "owner_id", NULL};
 /* ---- end of complaints query parameters ---- */
 
 /* ==== transactions query parameters (insert below this line) ==== */
+static const char *const Q_TRANSACTIONS[] = {"customer_id", "from", "to", "product_category", "product_model",
+                                             "include_archived", "limit", "cursor", NULL};
 /* ---- end of transactions query parameters ---- */
 
 /* ==== surveys query parameters (insert below this line) ==== */
@@ -174,6 +176,14 @@ const struct route routes[] = {
     /* ---- end of complaints routes ---- */
 
     /* ==== transactions routes (insert below this line) ==== */
+    {"GET", "/v1/transactions", transactions_list, ROLES(SALES | MANAGER | FINANCE | ADMIN | ERP), 0, Q_TRANSACTIONS},
+    {"POST", "/v1/transactions/batch", transactions_batch, ROLES(ERP | ADMIN), RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/transactions/{ref}", transactions_get, ROLES(SALES | MANAGER | FINANCE | ADMIN | ERP), 0, NULL},
+    {"PUT", "/v1/transactions/{ref}", transactions_put, ROLES(ERP | ADMIN), RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/customers/{id}/tier-history", customers_tier_history, ROLES(ALL), 0, Q_PAGE},
+    {"POST", "/v1/tiers/recompute", tiers_recompute, ROLES(ERP | ADMIN), RT_BODY_OPT | RT_TX, NULL},
+    {"PUT", "/v1/customers/by-external-code/{code}", customers_upsert_by_code, ROLES(ERP | ADMIN), RT_BODY | RT_TX,
+     NULL},
     /* ---- end of transactions routes ---- */
 
     /* ==== surveys routes (insert below this line) ==== */

@@ -189,7 +189,7 @@ static PGresult *customer_lock(struct request *r)
 }
 
 /* The owner must be an active sales rep or sales manager. 0 ok, -1 answered. */
-static int owner_check(struct request *r, const char *owner_id, struct verrs *v)
+int customer_owner_check(struct request *r, const char *owner_id, struct verrs *v)
 {
     const char *params[] = {owner_id};
     PGresult *res = db_exec(r, "owner_check", SQL_OWNER_CHECK, 1, params);
@@ -310,7 +310,7 @@ int customers_create(struct request *r)
         if (r->principal.role == ROLE_ADMIN)
             verr_add(&v, "owner_id", "is required when an admin creates a customer");
         owner = r->principal.user_id;
-    } else if (owner && owner_check(r, owner, &v) != 0) {
+    } else if (owner && customer_owner_check(r, owner, &v) != 0) {
         goto out;
     }
     bool has_override, has_reason;
@@ -402,7 +402,7 @@ int customers_update(struct request *r)
     const char *override = field_value(&fv, "tier_override", &has_override);
     const char *reason = field_value(&fv, "tier_override_reason", &has_reason);
     bool owner_changed = has_owner && strcmp(owner, PQgetvalue(cur, 0, LOCK_OWNER)) != 0;
-    if (owner_changed && owner_check(r, owner, &v) != 0)
+    if (owner_changed && customer_owner_check(r, owner, &v) != 0)
         goto out;
     /* The override the record will have must keep a reason (also when only the reason is cleared). */
     const char *new_override = has_override ? override : db_val(cur, 0, LOCK_OVERRIDE);
@@ -635,4 +635,14 @@ int customer_check_live(struct request *r, const char *id)
         return -1;
     }
     return 0;
+}
+
+int customer_reply_id(struct request *r, int status, const char *id)
+{
+    const char *params[] = {id, NULL};
+    PGresult *res = record_fetch(r, id, "cust_get", SQL_CUSTOMER_GET, 2, params);
+    if (res)
+        reply_customer(r, status, res);
+    PQclear(res);
+    return r->status;
 }

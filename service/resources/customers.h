@@ -45,6 +45,15 @@ int customer_ref_check(struct request *r, const char *field, const char *id, boo
  * 409 (state "customer archived") or an error. */
 int customer_check_live(struct request *r, const char *id) WUR;
 
+/* The owner a customer may get: an active user with role sales or
+ * sales_manager; else adds "owner_id: …" to v. Returns 0 (check v), or -1
+ * after answering (503). */
+int customer_owner_check(struct request *r, const char *owner_id, struct verrs *v) WUR;
+
+/* Replies status with the document of customer id (no scope check: for
+ * writers that already hold it) and its ETag. Returns the status sent. */
+int customer_reply_id(struct request *r, int status, const char *id);
+
 /* SQL shared with the reports: a customer row c joined to its tier's
  * cadence policy p, and the next due date of each cadence (NULL when it
  * does not apply: archived or lost customer, or no interval for the tier).
