@@ -52,6 +52,11 @@ static const char *const Q_OVERDUE[] = {"kind", "owner_id", "limit", "cursor", N
 static const char *const Q_COMPLETION[] = {"period", "owner_id", NULL};
 
 /* ==== complaints query parameters (insert below this line) ==== */
+static const char *const Q_COMPLAINTS[] = {"customer_id", "status", "severity", "category", "owner_id",
+                                           "assignee_id", "sla", "from", "to", "q", "include_archived", "sort",
+                                           "limit", "cursor", NULL};
+static const char *const Q_COMPLAINT_REPORT[] = {"from", "to", "group_by", NULL};
+static const char *const Q_COMPLAINTS_AT_RISK[] = {"severity", "assignee_id", "limit", "cursor", NULL};
 /* ---- end of complaints query parameters ---- */
 
 /* ==== transactions query parameters (insert below this line) ==== */
@@ -173,6 +178,40 @@ const struct route routes[] = {
      Q_COMPLETION},
 
     /* ==== complaints routes (insert below this line) ==== */
+    {"GET", "/v1/complaints", complaints_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_COMPLAINTS},
+    {"POST", "/v1/complaints", complaints_create, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), RT_BODY | RT_TX,
+     NULL},
+    {"GET", "/v1/complaints/{id}", complaints_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
+    {"PATCH", "/v1/complaints/{id}", complaints_update, ROLES(MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
+    {"DELETE", "/v1/complaints/{id}", complaints_archive, ROLES(MANAGER | OFFICE | ADMIN), RT_TX, NULL},
+    {"POST", "/v1/complaints/{id}/restore", complaints_restore, ROLES(MANAGER | OFFICE | ADMIN), RT_BODY_OPT | RT_TX,
+     NULL},
+    {"POST", "/v1/complaints/{id}/acknowledge", complaints_acknowledge, ROLES(MANAGER | OFFICE | ADMIN),
+     RT_BODY_OPT | RT_TX, NULL},
+    {"POST", "/v1/complaints/{id}/assign", complaints_assign, ROLES(MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
+    {"POST", "/v1/complaints/{id}/start", complaints_start, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN),
+     RT_BODY_OPT | RT_TX, NULL},
+    {"GET", "/v1/complaints/{id}/notes", complaints_notes_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0,
+     Q_PAGE},
+    {"POST", "/v1/complaints/{id}/notes", complaints_notes_create, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN),
+     RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/complaints/{id}/events", complaints_events_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0,
+     Q_PAGE},
+    {"GET", "/v1/complaints/{id}/events/{event_id}", complaints_events_get,
+     ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
+    {"POST", "/v1/complaints/{id}/resolve", complaints_resolve, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN),
+     RT_BODY | RT_TX, NULL},
+    {"POST", "/v1/complaints/{id}/confirm-refund", complaints_confirm_refund, ROLES(FINANCE), RT_BODY_OPT | RT_TX,
+     NULL},
+    {"POST", "/v1/complaints/{id}/close", complaints_close, ROLES(MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
+    {"POST", "/v1/complaints/{id}/reopen", complaints_reopen, ROLES(MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/policies/complaint-sla", policies_complaint_sla_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN),
+     0, NULL},
+    {"PUT", "/v1/policies/complaint-sla", policies_complaint_sla_put, ROLES(MANAGER | ADMIN), RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/reports/complaints", reports_complaints, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0,
+     Q_COMPLAINT_REPORT},
+    {"GET", "/v1/reports/complaints/at-risk", reports_complaints_at_risk,
+     ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_COMPLAINTS_AT_RISK},
     /* ---- end of complaints routes ---- */
 
     /* ==== transactions routes (insert below this line) ==== */

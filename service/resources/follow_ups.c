@@ -151,7 +151,10 @@ static const struct {
      "SELECT c.id FROM interactions s JOIN customers c ON c.id = s.customer_id WHERE s.id = $1::uuid "
      "AND s.archived_at IS NULL AND ($2::uuid IS NULL OR c.owner_id = $2::uuid) FOR UPDATE OF c",
      NULL},
-    {"complaint", NULL, NULL, "follow-ups of complaints are created by the complaints resource"},
+    {"complaint", "fu_source_complaint",
+     "SELECT c.id FROM complaints s JOIN customers c ON c.id = s.customer_id WHERE s.id = $1::uuid "
+     "AND s.archived_at IS NULL AND ($2::uuid IS NULL OR c.owner_id = $2::uuid) FOR UPDATE OF c",
+     NULL},
     {"survey", NULL, NULL, "follow-ups of surveys are created by the surveys resource"},
 };
 
