@@ -65,6 +65,10 @@ static const char *const Q_TRANSACTIONS[] = {"customer_id", "from", "to", "produ
 /* ---- end of transactions query parameters ---- */
 
 /* ==== surveys query parameters (insert below this line) ==== */
+static const char *const Q_SURVEYS[] = {"status", "method", "from", "to", "include_archived", "sort", "limit",
+                                        "cursor", NULL};
+static const char *const Q_SURVEY_RESPONSES[] = {"customer_id", "owner_id", "limit", "cursor", NULL};
+static const char *const Q_SURVEY_COVERAGE[] = {"year", "owner_id", "tier", "limit", "cursor", NULL};
 /* ---- end of surveys query parameters ---- */
 
 /* ==== budgets query parameters (insert below this line) ==== */
@@ -226,6 +230,25 @@ const struct route routes[] = {
     /* ---- end of transactions routes ---- */
 
     /* ==== surveys routes (insert below this line) ==== */
+    {"GET", "/v1/surveys", surveys_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_SURVEYS},
+    {"POST", "/v1/surveys", surveys_create, ROLES(MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/surveys/{id}", surveys_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
+    {"PATCH", "/v1/surveys/{id}", surveys_update, ROLES(MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
+    {"DELETE", "/v1/surveys/{id}", surveys_archive, ROLES(MANAGER | OFFICE | ADMIN), RT_TX, NULL},
+    {"POST", "/v1/surveys/{id}/restore", surveys_restore, ROLES(MANAGER | OFFICE | ADMIN), RT_BODY_OPT | RT_TX, NULL},
+    {"POST", "/v1/surveys/{id}/open", surveys_open, ROLES(MANAGER | OFFICE | ADMIN), RT_BODY_OPT | RT_TX, NULL},
+    {"POST", "/v1/surveys/{id}/close", surveys_close, ROLES(MANAGER | OFFICE | ADMIN), RT_BODY_OPT | RT_TX, NULL},
+    {"GET", "/v1/surveys/{id}/results", surveys_results, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0, NULL},
+    {"GET", "/v1/surveys/{id}/responses", survey_responses_list, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0,
+     Q_SURVEY_RESPONSES},
+    {"POST", "/v1/surveys/{id}/responses", survey_responses_create, ROLES(SALES | MANAGER | OFFICE | ADMIN),
+     RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/surveys/{id}/responses/{response_id}", survey_responses_get, ROLES(SALES | MANAGER | OFFICE | ADMIN),
+     0, NULL},
+    {"PATCH", "/v1/surveys/{id}/responses/{response_id}", survey_responses_update,
+     ROLES(SALES | MANAGER | OFFICE | ADMIN), RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/reports/survey-coverage", reports_survey_coverage, ROLES(SALES | MANAGER | OFFICE | ADMIN), 0,
+     Q_SURVEY_COVERAGE},
     /* ---- end of surveys routes ---- */
 
     /* ==== budgets routes (insert below this line) ==== */
