@@ -72,6 +72,10 @@ static const char *const Q_SURVEY_COVERAGE[] = {"year", "owner_id", "tier", "lim
 /* ---- end of surveys query parameters ---- */
 
 /* ==== budgets query parameters (insert below this line) ==== */
+static const char *const Q_BUDGETS[] = {"year", "category", "owner_id", "include_archived", "limit", "cursor", NULL};
+static const char *const Q_EXPENSES[] = {"status", "category", "claimant_id", "customer_id", "budget_id",
+                                        "over_budget", "from", "to", "sort", "limit", "cursor", NULL};
+static const char *const Q_BUDGET_REPORT[] = {"year", "group_by", NULL};
 /* ---- end of budgets query parameters ---- */
 
 /* ==== kpis query parameters (insert below this line) ==== */
@@ -252,6 +256,28 @@ const struct route routes[] = {
     /* ---- end of surveys routes ---- */
 
     /* ==== budgets routes (insert below this line) ==== */
+    {"GET", "/v1/budgets", budgets_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_BUDGETS},
+    {"POST", "/v1/budgets", budgets_create, ROLES(FINANCE | ADMIN), RT_BODY | RT_TX, NULL},
+    {"GET", "/v1/budgets/{id}", budgets_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
+    {"PATCH", "/v1/budgets/{id}", budgets_update, ROLES(FINANCE | ADMIN), RT_BODY | RT_TX, NULL},
+    {"DELETE", "/v1/budgets/{id}", budgets_archive, ROLES(FINANCE | ADMIN), RT_TX, NULL},
+    {"POST", "/v1/budgets/{id}/restore", budgets_restore, ROLES(FINANCE | ADMIN), RT_BODY_OPT | RT_TX, NULL},
+    {"GET", "/v1/expenses", expenses_list, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_EXPENSES},
+    {"POST", "/v1/expenses", expenses_create, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), RT_BODY | RT_TX,
+     NULL},
+    {"GET", "/v1/expenses/{id}", expenses_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, NULL},
+    {"PATCH", "/v1/expenses/{id}", expenses_update, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN),
+     RT_BODY | RT_TX, NULL},
+    {"POST", "/v1/expenses/{id}/approve", expenses_approve, ROLES(MANAGER | FINANCE | ADMIN), RT_BODY_OPT | RT_TX,
+     NULL},
+    {"POST", "/v1/expenses/{id}/reject", expenses_reject, ROLES(MANAGER | FINANCE | ADMIN), RT_BODY | RT_TX, NULL},
+    {"POST", "/v1/expenses/{id}/pay", expenses_pay, ROLES(FINANCE | ADMIN), RT_BODY_OPT | RT_TX, NULL},
+    {"POST", "/v1/expenses/{id}/withdraw", expenses_withdraw, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN),
+     RT_BODY_OPT | RT_TX, NULL},
+    {"GET", "/v1/reports/budget-utilisation", reports_budget_utilisation,
+     ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), 0, Q_BUDGET_REPORT},
+    {"GET", "/v1/reports/cost-benefit", reports_cost_benefit, ROLES(SALES | MANAGER | FINANCE | ADMIN), 0,
+     Q_BUDGET_REPORT},
     /* ---- end of budgets routes ---- */
 
     /* ==== kpis routes (insert below this line) ==== */
