@@ -6,7 +6,7 @@
  * business time) and the period of the same length immediately before it,
  * and returns their names and every boundary the figures need, as dates and
  * as business-time instants; it also turns JIT off and raises work_mem for
- * the transaction. The second binds those boundaries as parameters ($1..$15,
+ * the transaction. The second binds those boundaries as parameters ($1..$16,
  * KPI_P_*): a parameter is a constant to the executor, where the same values
  * joined in from a CTE cost twice as much per row of the logs it aggregates.
  * Each KPI section is a one-row aggregate with the figures of both periods
@@ -71,7 +71,7 @@
     "(((q.d0 - make_interval(months => q.w))::date - 4)::timestamp AT TIME ZONE q.tz)::text, "                \
     "((q.d0 + 1)::timestamp AT TIME ZONE q.tz)::text, "                                                        \
     "(((q.d1 - make_interval(months => q.w))::date - 4)::timestamp AT TIME ZONE q.tz)::text, "                \
-    "((q.d1 + 1)::timestamp AT TIME ZONE q.tz)::text, q.tz, "                                                  \
+    "((q.d1 + 1)::timestamp AT TIME ZONE q.tz)::text, q.tz, q.m::text, "                                       \
     "set_config('jit', 'off', true), set_config('work_mem', '32MB', true) FROM q"
 
 /* Columns of SQL_KPI_PERIOD: the two periods' name, first and last day, then
@@ -79,7 +79,7 @@
  * the transaction because compiling the figures statement takes seconds and
  * running it a fraction of one; work_mem holds a customer set per log. */
 enum { KPI_PERIOD_COLS = 3, KPI_COL_PREVIOUS = KPI_PERIOD_COLS, KPI_COL_PARAMS = 2 * KPI_PERIOD_COLS,
-       KPI_NPARAMS = 15 };
+       KPI_NPARAMS = 16 };
 static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "to"};
 
 /* The figures statement's parameters. */
@@ -98,6 +98,7 @@ static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "
 #define KPI_WI1 "$13::timestamptz"
 #define KPI_DI1 "$14::timestamptz"
 #define KPI_TZ "$15::text"
+#define KPI_MONTHS "$16::integer"
 
 /* Transactions of the three periods f2 < f1 < f0 < t0 per customer: bought
  * (some positive amount) and revenue (returns count negative). Live CNY
@@ -206,9 +207,117 @@ static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "
     "FROM visit_plans v%s WHERE v.planned_date >= " KPI_F1 " AND v.planned_date < " KPI_T0
 #define SQL_KPI_VISITS_OWNER " JOIN customers c ON c.id = v.customer_id"
 
+/* Satisfaction: survey responses received (responded_at) in each period:
+ * the mean overall score and the NPS (crm_nps of 0007: % promoters 9-10
+ * minus % detractors 0-6). printf argument: the customers join of one
+ * owner's responses; the owner conditions follow. */
+#define KPI_SA_IN(lo, hi) "s.responded_at >= " lo " AND s.responded_at < " hi
+#define KPI_SA_AGGS(n, lo, hi)                                                                                \
+    "count(*) FILTER (WHERE " KPI_SA_IN(lo, hi) ") AS n" n ", "                                               \
+    "avg(s.overall) FILTER (WHERE " KPI_SA_IN(lo, hi) ") AS o" n ", "                                          \
+    "count(*) FILTER (WHERE " KPI_SA_IN(lo, hi) " AND s.nps >= 9) AS pr" n ", "                                \
+    "count(*) FILTER (WHERE " KPI_SA_IN(lo, hi) " AND s.nps <= 6) AS de" n
+#define SQL_KPI_SATISFACTION                                                                                  \
+    "), sa AS (SELECT " KPI_SA_AGGS("0", KPI_FI0, KPI_TI0) ", " KPI_SA_AGGS("1", KPI_FI1, KPI_FI0) " "          \
+    "FROM survey_responses s%s WHERE s.responded_at >= " KPI_FI1 " AND s.responded_at < " KPI_TI0
+#define SQL_KPI_SATISFACTION_OWNER " JOIN customers c ON c.id = s.customer_id"
+
+/* Complaints received in each period (live ones): how many, per 100 active
+ * customers (the period's buyers, ta), the mean time to first response and
+ * to resolution of those responded to / resolved, and each SLA leg's
+ * compliance among the complaints whose leg is decided now (crm_sla_status
+ * of 0005: met, or breached: done late or not done by its deadline).
+ * printf argument: the customers join of one owner's complaints; the owner
+ * conditions follow. */
+#define KPI_CO_IN(lo, hi) "k.received_at >= " lo " AND k.received_at < " hi
+#define KPI_CO_LEG(due, done) "crm_sla_status(k." due ", k." done ", 0, now())"
+#define KPI_CO_AGGS(n, lo, hi)                                                                                \
+    "count(*) FILTER (WHERE " KPI_CO_IN(lo, hi) ") AS n" n ", "                                               \
+    "count(k.first_response_at) FILTER (WHERE " KPI_CO_IN(lo, hi) ") AS responded" n ", "                     \
+    "extract(epoch FROM avg(k.first_response_at - k.received_at) FILTER (WHERE " KPI_CO_IN(lo, hi) ")) "       \
+    "AS response_s" n ", "                                                                                    \
+    "count(k.resolved_at) FILTER (WHERE " KPI_CO_IN(lo, hi) ") AS resolved" n ", "                            \
+    "extract(epoch FROM avg(k.resolved_at - k.received_at) FILTER (WHERE " KPI_CO_IN(lo, hi) ")) "             \
+    "AS resolution_s" n ", "                                                                                  \
+    "count(*) FILTER (WHERE " KPI_CO_IN(lo, hi) " AND " KPI_CO_LEG("first_response_due", "first_response_at")  \
+    " = 'met') AS rmet" n ", "                                                                                \
+    "count(*) FILTER (WHERE " KPI_CO_IN(lo, hi) " AND " KPI_CO_LEG("first_response_due", "first_response_at")  \
+    " = 'breached') AS rbreached" n ", "                                                                      \
+    "count(*) FILTER (WHERE " KPI_CO_IN(lo, hi) " AND " KPI_CO_LEG("resolution_due", "resolved_at")            \
+    " = 'met') AS smet" n ", "                                                                                \
+    "count(*) FILTER (WHERE " KPI_CO_IN(lo, hi) " AND " KPI_CO_LEG("resolution_due", "resolved_at")            \
+    " = 'breached') AS sbreached" n
+#define SQL_KPI_COMPLAINTS                                                                                    \
+    "), co AS (SELECT " KPI_CO_AGGS("0", KPI_FI0, KPI_TI0) ", " KPI_CO_AGGS("1", KPI_FI1, KPI_FI0) " "          \
+    "FROM complaints k%s WHERE k.archived_at IS NULL AND k.received_at >= " KPI_FI1                            \
+    " AND k.received_at < " KPI_TI0
+#define SQL_KPI_COMPLAINTS_OWNER " JOIN customers c ON c.id = k.customer_id"
+
+/* Budget utilisation: the live annual budgets of each period's year, pro
+ * rata for the period's months (budgets are annual; a period never spans
+ * two years), against the expenses dated in the period: approved, paid and
+ * pending (submitted, or waiting for finance). A sales rep's: the budgets
+ * they own and the expenses they claimed (as the utilisation report scopes
+ * them); owner_id likewise. The owner conditions follow each part. */
+#define SQL_KPI_BUDGETS                                                                                       \
+    "), bu AS (SELECT coalesce(sum(b.amount) FILTER (WHERE b.year = extract(year FROM " KPI_F0 ")), 0) AS y0, " \
+    "coalesce(sum(b.amount) FILTER (WHERE b.year = extract(year FROM " KPI_F1 ")), 0) AS y1 "                  \
+    "FROM budgets b WHERE b.archived_at IS NULL "                                                             \
+    "AND b.year IN (extract(year FROM " KPI_F0 "), extract(year FROM " KPI_F1 "))"
+#define KPI_EX_IN(lo, hi) "x.expense_date >= " lo " AND x.expense_date < " hi
+#define KPI_EX_SUM(n, lo, hi, status, key)                                                                    \
+    "coalesce(sum(x.amount) FILTER (WHERE " KPI_EX_IN(lo, hi) " AND x.status IN (" status ")), 0) AS " key n
+#define KPI_EX_AGGS(n, lo, hi)                                                                                \
+    KPI_EX_SUM(n, lo, hi, "'approved'", "approved") ", " KPI_EX_SUM(n, lo, hi, "'paid'", "paid") ", "          \
+    KPI_EX_SUM(n, lo, hi, "'submitted', 'pending_finance'", "pending")
+#define SQL_KPI_EXPENSES                                                                                      \
+    "), ex AS (SELECT " KPI_EX_AGGS("0", KPI_F0, KPI_T0) ", " KPI_EX_AGGS("1", KPI_F1, KPI_F0) " "              \
+    "FROM expenses x WHERE x.expense_date >= " KPI_F1 " AND x.expense_date < " KPI_T0                         \
+    " AND x.status IN ('submitted', 'pending_finance', 'approved', 'paid')"
+
 /* The figure of row k: a for the period (k = 0), b for the one before. */
 #define PICK(a, b) "CASE p.k WHEN 0 THEN " a " ELSE " b " END"
 #define RATE(num, den) "round((" num ")::numeric / nullif(" den ", 0), 4)"
+
+#define KPI_HOURS(s) "round((" s ")::numeric / 3600, 2)"
+#define KPI_MONEY(e) "(" e ")::numeric(20, 2)::text"
+
+#define KPI_SATISFACTION(X)                                                                                   \
+    X("responses", PICK("sa.n0", "sa.n1"), RK_RAW)                                                            \
+    X("mean_overall", "round(" PICK("sa.o0", "sa.o1") ", 2)", RK_RAW)                                         \
+    X("promoters", PICK("sa.pr0", "sa.pr1"), RK_RAW)                                                          \
+    X("detractors", PICK("sa.de0", "sa.de1"), RK_RAW)                                                         \
+    X("nps", "crm_nps(" PICK("sa.pr0", "sa.pr1") ", " PICK("sa.de0", "sa.de1") ", " PICK("sa.n0", "sa.n1") ")", \
+      RK_RAW)
+
+#define KPI_COMPLAINTS(X)                                                                                     \
+    X("complaints", PICK("co.n0", "co.n1"), RK_RAW)                                                           \
+    X("active_customers", PICK("ta.n0", "ta.n1"), RK_RAW)                                                     \
+    X("complaint_rate", "round(100.0 * " PICK("co.n0", "co.n1") " / nullif(" PICK("ta.n0", "ta.n1") ", 0), 2)", \
+      RK_RAW)                                                                                                 \
+    X("responded", PICK("co.responded0", "co.responded1"), RK_RAW)                                            \
+    X("mean_first_response_hours", KPI_HOURS(PICK("co.response_s0", "co.response_s1")), RK_RAW)               \
+    X("resolved", PICK("co.resolved0", "co.resolved1"), RK_RAW)                                               \
+    X("mean_resolution_hours", KPI_HOURS(PICK("co.resolution_s0", "co.resolution_s1")), RK_RAW)               \
+    X("response_sla_met", PICK("co.rmet0", "co.rmet1"), RK_RAW)                                               \
+    X("response_sla_breached", PICK("co.rbreached0", "co.rbreached1"), RK_RAW)                                \
+    X("response_sla_rate",                                                                                    \
+      RATE(PICK("co.rmet0", "co.rmet1"), PICK("co.rmet0 + co.rbreached0", "co.rmet1 + co.rbreached1")), RK_RAW) \
+    X("resolution_sla_met", PICK("co.smet0", "co.smet1"), RK_RAW)                                             \
+    X("resolution_sla_breached", PICK("co.sbreached0", "co.sbreached1"), RK_RAW)                              \
+    X("resolution_sla_rate",                                                                                  \
+      RATE(PICK("co.smet0", "co.smet1"), PICK("co.smet0 + co.sbreached0", "co.smet1 + co.sbreached1")), RK_RAW)
+
+#define KPI_BUDGET_OF(y) "round(" y " * " KPI_MONTHS " / 12.0, 2)"
+#define KPI_BUDGET PICK(KPI_BUDGET_OF("bu.y0"), KPI_BUDGET_OF("bu.y1"))
+#define KPI_USED PICK("ex.approved0 + ex.paid0", "ex.approved1 + ex.paid1")
+#define KPI_BUDGET_X(X)                                                                                       \
+    X("budget", KPI_MONEY(KPI_BUDGET), RK_STRING)                                                             \
+    X("approved", KPI_MONEY(PICK("ex.approved0", "ex.approved1")), RK_STRING)                                 \
+    X("paid", KPI_MONEY(PICK("ex.paid0", "ex.paid1")), RK_STRING)                                             \
+    X("used", KPI_MONEY(KPI_USED), RK_STRING)                                                                 \
+    X("pending", KPI_MONEY(PICK("ex.pending0", "ex.pending1")), RK_STRING)                                    \
+    X("utilisation_rate", "CASE WHEN " KPI_BUDGET " > 0 THEN round(" KPI_USED " / " KPI_BUDGET ", 4) END", RK_RAW)
 
 #define KPI_RETENTION(X)                                                                                      \
     X("customers", PICK("ta.n0", "ta.n1"), RK_RAW)                                                            \
@@ -243,24 +352,31 @@ static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "
       PICK("ra.p0", "ra.p1") ", 4) END",                                                                      \
       RK_RAW)
 
+static const struct render_col kpi_satisfaction[] = {KPI_SATISFACTION(RENDER_COL)};
 static const struct render_col kpi_retention[] = {KPI_RETENTION(RENDER_COL)};
+static const struct render_col kpi_complaints[] = {KPI_COMPLAINTS(RENDER_COL)};
+static const struct render_col kpi_budget[] = {KPI_BUDGET_X(RENDER_COL)};
 static const struct render_col kpi_visits[] = {KPI_VISITS(RENDER_COL)};
 static const struct render_col kpi_cadence[] = {KPI_CADENCE(RENDER_COL)};
 static const struct render_col kpi_revenue[] = {KPI_REVENUE(RENDER_COL)};
 
 /* Each section's columns in kpi_sections' order; then k. */
 #define SQL_KPI_SELECT                                                                                        \
-    ") SELECT " KPI_RETENTION(RENDER_SQL) KPI_VISITS(RENDER_SQL) KPI_CADENCE(RENDER_SQL)                      \
-        KPI_REVENUE(RENDER_SQL) "p.k FROM (VALUES (0), (1)) AS p (k), ta, ra, ca, vp ORDER BY p.k"
+    ") SELECT " KPI_SATISFACTION(RENDER_SQL) KPI_RETENTION(RENDER_SQL) KPI_COMPLAINTS(RENDER_SQL)             \
+        KPI_VISITS(RENDER_SQL) KPI_CADENCE(RENDER_SQL) KPI_BUDGET_X(RENDER_SQL) KPI_REVENUE(RENDER_SQL)       \
+    "p.k FROM (VALUES (0), (1)) AS p (k), ta, ra, ca, vp, sa, co, bu, ex ORDER BY p.k"
 
 static const struct kpi_section {
     const char *key;
     const struct render_col *cols;
     int n;
 } kpi_sections[] = {
+    {"satisfaction", kpi_satisfaction, (int)ARRAY_LEN(kpi_satisfaction)},
     {"retention", kpi_retention, (int)ARRAY_LEN(kpi_retention)},
+    {"complaints", kpi_complaints, (int)ARRAY_LEN(kpi_complaints)},
     {"visit_plans", kpi_visits, (int)ARRAY_LEN(kpi_visits)},
     {"contact_cadence", kpi_cadence, (int)ARRAY_LEN(kpi_cadence)},
+    {"budget", kpi_budget, (int)ARRAY_LEN(kpi_budget)},
     {"revenue_growth", kpi_revenue, (int)ARRAY_LEN(kpi_revenue)},
 };
 
@@ -272,13 +388,19 @@ struct kpi_binds {
     int owner; /* owner_id query parameter */
 };
 
-/* " AND c.owner_id = $n::uuid" for each owner condition. */
-static void kpi_owner(struct sbuf *s, const struct kpi_binds *p)
+/* " AND <col> = $n::uuid" for each owner condition. */
+static void kpi_owner_col(struct sbuf *s, const struct kpi_binds *p, const char *col)
 {
     if (p->scope)
-        sbuf_printf(s, " AND c.owner_id = $%d::uuid", p->scope);
+        sbuf_printf(s, " AND %s = $%d::uuid", col, p->scope);
     if (p->owner)
-        sbuf_printf(s, " AND c.owner_id = $%d::uuid", p->owner);
+        sbuf_printf(s, " AND %s = $%d::uuid", col, p->owner);
+}
+
+/* The owner conditions on the customers c. */
+static void kpi_owner(struct sbuf *s, const struct kpi_binds *p)
+{
+    kpi_owner_col(s, p, "c.owner_id");
 }
 
 static void kpi_sql(struct sbuf *s, const struct kpi_binds *p)
@@ -297,6 +419,14 @@ static void kpi_sql(struct sbuf *s, const struct kpi_binds *p)
     kpi_owner(s, p);
     sbuf_printf(s, SQL_KPI_VISITS, owner ? SQL_KPI_VISITS_OWNER : "");
     kpi_owner(s, p);
+    sbuf_printf(s, SQL_KPI_SATISFACTION, owner ? SQL_KPI_SATISFACTION_OWNER : "");
+    kpi_owner(s, p);
+    sbuf_printf(s, SQL_KPI_COMPLAINTS, owner ? SQL_KPI_COMPLAINTS_OWNER : "");
+    kpi_owner(s, p);
+    sbuf_puts(s, SQL_KPI_BUDGETS);
+    kpi_owner_col(s, p, "b.owner_id");
+    sbuf_puts(s, SQL_KPI_EXPENSES);
+    kpi_owner_col(s, p, "x.claimant_id");
     sbuf_puts(s, SQL_KPI_SELECT);
 }
 
@@ -347,7 +477,7 @@ int kpis_get(struct request *r)
         problem_send(r, 500, NULL);
         goto out;
     }
-    for (int i = 0; i < KPI_NPARAMS; i++) /* $1..$15, borrowed from per */
+    for (int i = 0; i < KPI_NPARAMS; i++) /* $1..$16, borrowed from per */
         sqlb_bind(&b, PQgetvalue(per, 0, KPI_COL_PARAMS + i));
     if (principal_scoped(&r->principal))
         p.scope = sqlb_bind(&b, r->principal.user_id);
@@ -366,7 +496,7 @@ int kpis_get(struct request *r)
     sbuf_puts(&out, ",\"previous_period\":{");
     kpi_period_fields(&out, per, KPI_COL_PREVIOUS);
     sbuf_puts(&out, "},\"timezone\":");
-    int tz = KPI_COL_PARAMS + KPI_NPARAMS - 1;
+    int tz = KPI_COL_PARAMS + KPI_NPARAMS - 2;
     sbuf_json_string(&out, PQgetvalue(per, 0, tz), (size_t)PQgetlength(per, 0, tz));
     sbuf_puts(&out, ",\"owner_id\":");
     const char *scope_owner = p.scope ? r->principal.user_id : owner;
