@@ -223,7 +223,8 @@ static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "
 #define SQL_KPI_SATISFACTION_OWNER " JOIN customers c ON c.id = s.customer_id"
 
 /* Complaints received in each period (live ones): how many, per 100 active
- * customers (the period's buyers, ta), the mean time to first response and
+ * customers (ac: status active and not archived, now — the complaints
+ * report's denominator; no status history is kept), the mean time to first response and
  * to resolution of those responded to / resolved, and each SLA leg's
  * compliance among the complaints whose leg is decided now (crm_sla_status
  * of 0005: met, or breached: done late or not done by its deadline).
@@ -252,6 +253,7 @@ static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "
     "FROM complaints k%s WHERE k.archived_at IS NULL AND k.received_at >= " KPI_FI1                            \
     " AND k.received_at < " KPI_TI0
 #define SQL_KPI_COMPLAINTS_OWNER " JOIN customers c ON c.id = k.customer_id"
+#define SQL_KPI_ACTIVE "), ac AS (SELECT count(*) AS n FROM customers c WHERE c.status = 'active' AND c.archived_at IS NULL"
 
 /* Budget utilisation: the live annual budgets of each period's year, pro
  * rata for the period's months (budgets are annual; a period never spans
@@ -292,9 +294,8 @@ static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "
 
 #define KPI_COMPLAINTS(X)                                                                                     \
     X("complaints", PICK("co.n0", "co.n1"), RK_RAW)                                                           \
-    X("active_customers", PICK("ta.n0", "ta.n1"), RK_RAW)                                                     \
-    X("complaint_rate", "round(100.0 * " PICK("co.n0", "co.n1") " / nullif(" PICK("ta.n0", "ta.n1") ", 0), 2)", \
-      RK_RAW)                                                                                                 \
+    X("active_customers", "ac.n", RK_RAW)                                                                     \
+    X("complaint_rate", "round(100.0 * " PICK("co.n0", "co.n1") " / nullif(ac.n, 0), 2)", RK_RAW)             \
     X("responded", PICK("co.responded0", "co.responded1"), RK_RAW)                                            \
     X("mean_first_response_hours", KPI_HOURS(PICK("co.response_s0", "co.response_s1")), RK_RAW)               \
     X("resolved", PICK("co.resolved0", "co.resolved1"), RK_RAW)                                               \
@@ -364,7 +365,7 @@ static const struct render_col kpi_revenue[] = {KPI_REVENUE(RENDER_COL)};
 #define SQL_KPI_SELECT                                                                                        \
     ") SELECT " KPI_SATISFACTION(RENDER_SQL) KPI_RETENTION(RENDER_SQL) KPI_COMPLAINTS(RENDER_SQL)             \
         KPI_VISITS(RENDER_SQL) KPI_CADENCE(RENDER_SQL) KPI_BUDGET_X(RENDER_SQL) KPI_REVENUE(RENDER_SQL)       \
-    "p.k FROM (VALUES (0), (1)) AS p (k), ta, ra, ca, vp, sa, co, bu, ex ORDER BY p.k"
+    "p.k FROM (VALUES (0), (1)) AS p (k), ta, ra, ca, vp, sa, co, ac, bu, ex ORDER BY p.k"
 
 static const struct kpi_section {
     const char *key;
@@ -422,6 +423,8 @@ static void kpi_sql(struct sbuf *s, const struct kpi_binds *p)
     sbuf_printf(s, SQL_KPI_SATISFACTION, owner ? SQL_KPI_SATISFACTION_OWNER : "");
     kpi_owner(s, p);
     sbuf_printf(s, SQL_KPI_COMPLAINTS, owner ? SQL_KPI_COMPLAINTS_OWNER : "");
+    kpi_owner(s, p);
+    sbuf_puts(s, SQL_KPI_ACTIVE);
     kpi_owner(s, p);
     sbuf_puts(s, SQL_KPI_BUDGETS);
     kpi_owner_col(s, p, "b.owner_id");

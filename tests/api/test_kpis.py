@@ -10,6 +10,7 @@ session's database holds. Business time zone: Asia/Shanghai (the default CRM_TIM
 
 import datetime as dt
 import uuid
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -172,8 +173,8 @@ def test_retention_and_revenue_growth(api, users, make_rep, make_cust, log):
     # Q1 maintained {A, B}: Q1 revenue 200.00 + 300.00 = 500.00; Q4 revenue 100.00 → growth 4.
     assert previous(body, "revenue_growth") == {"customers": 2, "revenue": "500.00", "previous_revenue": "100.00",
                                                 "growth_rate": 4.0}
-    # complaint_rate's active customers are the period's buyers.
-    assert current(body, "complaints")["active_customers"] == 3
+    # complaint_rate's active customers: status active, not archived (all five).
+    assert current(body, "complaints")["active_customers"] == 5
     assert current(body, "complaints")["complaint_rate"] == 0.0
     # The same figures for a manager asking for this owner.
     assert kpis(api, users["manager"], f"period=2025-Q2&owner_id={rep['id']}") == body
@@ -350,14 +351,12 @@ def resolved_cols(users, received, response_h, resolved_h, due_h):
             "resolved_at": received + dt.timedelta(hours=resolved_h), "resolution": "换货", "root_cause": "process"}
 
 
-def test_complaint_rate_handling_times_and_sla(api, users, db, make_rep, make_cust, log):
+def test_complaint_rate_handling_times_and_sla(api, users, db, make_rep, make_cust):
     """Period 2025-Q3, previous 2025-Q2."""
     rep = make_rep()
-    cs = [make_cust(rep) for _ in range(4)]
-    for c in cs:                        # four buyers in Q3 …
-        log.tx(c, "2025-08-01", "10.00")
-    for c in cs[:2]:                    # … two in Q2
-        log.tx(c, "2025-05-01", "10.00")
+    cs = [make_cust(rep) for _ in range(4)]          # four active customers …
+    make_cust(rep, status="dormant")                 # … not counting the dormant …
+    make_cust(rep, archived_at=at("2025-01-01"))     # … nor the archived one
     # Q3: urgent, answered in 30 min (met), resolved after 48 h with a 72 h deadline (met).
     r1 = at("2025-07-10")
     complaint(db, users, cs[0], r1, "urgent", **resolved_cols(users, r1, 0.5, 48, 72))
@@ -383,15 +382,15 @@ def test_complaint_rate_handling_times_and_sla(api, users, db, make_rep, make_cu
         "response_sla_met": 2, "response_sla_breached": 2, "response_sla_rate": 0.5,
         "resolution_sla_met": 1, "resolution_sla_breached": 0, "resolution_sla_rate": 1.0}
     assert previous(body, "complaints") == {
-        "complaints": 1, "active_customers": 2, "complaint_rate": 50.0,
+        "complaints": 1, "active_customers": 4, "complaint_rate": 25.0,
         "responded": 1, "mean_first_response_hours": 2.0, "resolved": 1, "mean_resolution_hours": 10.0,
         "response_sla_met": 0, "response_sla_breached": 1, "response_sla_rate": 0.0,
         "resolution_sla_met": 0, "resolution_sla_breached": 1, "resolution_sla_rate": 0.0}
 
 
-def test_complaint_rate_without_buyers_is_null(api, users, db, make_rep, make_cust):
+def test_complaint_rate_without_active_customers_is_null(api, users, db, make_rep, make_cust):
     rep = make_rep()
-    c = make_cust(rep)
+    c = make_cust(rep, status="dormant")
     complaint(db, users, c, at("2025-10-10"))
     got = current(kpis(api, rep["token"], "period=2025-10"), "complaints")
     assert got["complaints"] == 1 and got["active_customers"] == 0 and got["complaint_rate"] is None
@@ -482,8 +481,12 @@ def test_every_customer_for_managers_and_scoping(api, users, db, make_rep, make_
         assert body["owner_id"] is None and body["previous_period"]["period"] == "2002"
         for k, v in want.items():
             assert current(body, k) == v, (role, k)
-        assert current(body, "complaints")["complaints"] == 1
-        assert current(body, "complaints")["complaint_rate"] == 50.0
+        # Active customers are counted now, over every customer of the session.
+        active = int(db("SELECT count(*) FROM customers WHERE status = 'active' AND archived_at IS NULL"))
+        got = current(body, "complaints")
+        assert got["complaints"] == 1 and got["active_customers"] == active
+        want_rate = (Decimal(100) / active).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        assert Decimal(str(got["complaint_rate"])) == want_rate
 
     mine = kpis(api, r1["token"], "period=2003")
     assert mine["owner_id"] == r1["id"]
