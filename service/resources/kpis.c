@@ -52,7 +52,7 @@
  * last day, today while it runs), w the longest contact interval of the
  * cadence policy. The instants: where each day starts in the business time
  * zone; di = the end of day d; wi = the start of the cadence look-back
- * (KPI_EV_AGGS), 4 days before d − w months. */
+ * (KPI_LG_AGGS), 4 days before d − w months. */
 #define SQL_KPI_PERIOD                                                                                        \
     "WITH z AS (SELECT crm_tz() AS tz, crm_today() AS today, "                                                \
     "(SELECT coalesce(max(pol.contact_interval_months), 0) FROM cadence_policies pol) AS w), "                \
@@ -100,67 +100,67 @@ static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "
 #define KPI_TZ "$15::text"
 #define KPI_MONTHS "$16::integer"
 
-/* Transactions of the three periods f2 < f1 < f0 < t0 per customer: bought
- * (some positive amount) and revenue (returns count negative). Live CNY
- * transactions only, like tiering and cost-benefit (the feed accepts no
- * other currency). */
-#define KPI_TX_AGGS                                                                                           \
-    "bool_or(t.amount > 0 AND t.occurred_on >= " KPI_F0 ") AS b0, "                                           \
-    "bool_or(t.amount > 0 AND t.occurred_on >= " KPI_F1 " AND t.occurred_on < " KPI_F0 ") AS b1, "            \
-    "bool_or(t.amount > 0 AND t.occurred_on < " KPI_F1 ") AS b2, "                                            \
-    "coalesce(sum(t.amount) FILTER (WHERE t.occurred_on >= " KPI_F0 "), 0) AS v0, "                           \
-    "coalesce(sum(t.amount) FILTER (WHERE t.occurred_on >= " KPI_F1 " AND t.occurred_on < " KPI_F0 "), 0) AS v1, " \
-    "coalesce(sum(t.amount) FILTER (WHERE t.occurred_on < " KPI_F1 "), 0) AS v2 "
-#define KPI_TX_RANGE                                                                                          \
-    "t.archived_at IS NULL AND t.currency = 'CNY' AND t.occurred_on >= " KPI_F2 " AND t.occurred_on < " KPI_T0
-
-/* Contacts (live interactions and visits) per customer: maintained in the
- * period (a0) or the one before (a1), and the last contact within each
- * period's cadence look-back [wi, di) (l0, l1): every contact that can still
- * be in time on day d lies there. */
-#define KPI_EV_AGGS                                                                                           \
-    "bool_or(e.at >= " KPI_FI0 " AND e.at < " KPI_TI0 ") AS a0, "                                             \
-    "bool_or(e.at >= " KPI_FI1 " AND e.at < " KPI_FI0 ") AS a1, "                                             \
-    "max(e.at) FILTER (WHERE e.at >= " KPI_WI0 " AND e.at < " KPI_DI0 ") AS l0, "                             \
-    "max(e.at) FILTER (WHERE e.at >= " KPI_WI1 " AND e.at < " KPI_DI1 ") AS l1 "
+/* The logs per customer, in one pass (one hash table): live CNY
+ * transactions of the three periods f2 < f1 < f0 < t0 (like tiering and
+ * cost-benefit: the feed accepts no other currency) and live interactions
+ * and visits. Per customer:
+ *   bits  1, 2, 4: bought (a positive amount) in the period (k = 0), the one
+ *         before (1), the one before that (2); 8, 16: contacted (maintained)
+ *         in the period, in the one before;
+ *   c0, c1, c2: revenue in cents of each of the three periods (returns
+ *         negative), summed as int8 (exact, and a far smaller state per
+ *         customer than a numeric sum: the hash table stays in memory);
+ *   l0, l1: the last contact within each as-of day's cadence look-back
+ *         [wi, di): every contact that can still be in time on day d.
+ * printf arguments: the customer condition of each log (one owner's form). */
+#define KPI_LG_K "CASE WHEN t.occurred_on >= " KPI_F0 " THEN 0 WHEN t.occurred_on >= " KPI_F1 " THEN 1 ELSE 2 END"
 #define KPI_EV_LO "least(" KPI_FI1 ", " KPI_WI1 ")"
 #define KPI_EV_HI "greatest(" KPI_TI0 ", " KPI_DI0 ")"
-/* printf arguments: the customer condition of each log. */
-#define KPI_EV_ROWS                                                                                           \
-    "(SELECT i.customer_id, i.occurred_at AS at FROM interactions i WHERE i.archived_at IS NULL%s "            \
+#define KPI_LG_ROWS                                                                                           \
+    "(SELECT t.customer_id, " KPI_LG_K " AS k, t.amount, NULL::timestamptz AS at FROM transactions t "        \
+    "WHERE t.archived_at IS NULL AND t.currency = 'CNY'%s AND t.occurred_on >= " KPI_F2                        \
+    " AND t.occurred_on < " KPI_T0 " "                                                                        \
+    "UNION ALL SELECT i.customer_id, 3, NULL, i.occurred_at FROM interactions i WHERE i.archived_at IS NULL%s " \
     "AND i.occurred_at >= " KPI_EV_LO " AND i.occurred_at < " KPI_EV_HI " "                                    \
-    "UNION ALL SELECT v.customer_id, v.visited_at FROM visits v WHERE v.archived_at IS NULL%s "                \
-    "AND v.visited_at >= " KPI_EV_LO " AND v.visited_at < " KPI_EV_HI ") e"
+    "UNION ALL SELECT v.customer_id, 3, NULL, v.visited_at FROM visits v WHERE v.archived_at IS NULL%s "       \
+    "AND v.visited_at >= " KPI_EV_LO " AND v.visited_at < " KPI_EV_HI ") u"
+#define KPI_LG_AGGS                                                                                           \
+    "bit_or(CASE WHEN u.amount > 0 THEN 1 << u.k WHEN u.at >= " KPI_FI0 " AND u.at < " KPI_TI0 " THEN 8 "      \
+    "WHEN u.at >= " KPI_FI1 " AND u.at < " KPI_FI0 " THEN 16 END) AS bits, "                                   \
+    "sum((u.amount * 100)::int8) FILTER (WHERE u.k = 0) AS c0, "                                              \
+    "sum((u.amount * 100)::int8) FILTER (WHERE u.k = 1) AS c1, "                                              \
+    "sum((u.amount * 100)::int8) FILTER (WHERE u.k = 2) AS c2, "                                              \
+    "max(u.at) FILTER (WHERE u.at >= " KPI_WI0 " AND u.at < " KPI_DI0 ") AS l0, "                             \
+    "max(u.at) FILTER (WHERE u.at >= " KPI_WI1 " AND u.at < " KPI_DI1 ") AS l1 "
 
-#define SQL_KPI_LOGS_ALL                                                                                      \
-    "WITH tx AS (SELECT t.customer_id, " KPI_TX_AGGS "FROM transactions t WHERE " KPI_TX_RANGE                 \
-    " GROUP BY t.customer_id), "                                                                              \
-    "ev AS (SELECT e.customer_id, " KPI_EV_AGGS "FROM " KPI_EV_ROWS " GROUP BY e.customer_id)"
-#define SQL_KPI_LOGS_ALL_ARGS "", ""
+/* Every customer: one pass over each log's date range (the 0009 indexes). */
+#define SQL_KPI_LOGS_ALL "WITH lg AS (SELECT u.customer_id, " KPI_LG_AGGS "FROM " KPI_LG_ROWS " GROUP BY u.customer_id)"
+#define SQL_KPI_LOGS_ALL_ARGS "", "", ""
 
-/* One owner's customers; the owner conditions follow each part. */
-#define SQL_KPI_TX_OWNER                                                                                      \
-    "WITH tx AS (SELECT c.id AS customer_id, x.* FROM customers c, LATERAL (SELECT " KPI_TX_AGGS               \
-    "FROM transactions t WHERE t.customer_id = c.id AND " KPI_TX_RANGE ") x WHERE true"
-#define SQL_KPI_EV_OWNER                                                                                      \
-    "), ev AS (SELECT c.id AS customer_id, x.* FROM customers c, LATERAL (SELECT " KPI_EV_AGGS                \
-    "FROM " KPI_EV_ROWS ") x WHERE true"
-#define SQL_KPI_EV_OWNER_ARGS " AND i.customer_id = c.id", " AND v.customer_id = c.id"
+/* One owner's customers: per customer, through the logs' customer indexes
+ * (transactions_tier_idx of 0006, 0004's); the owner conditions follow. */
+#define SQL_KPI_LOGS_OWNER                                                                                    \
+    "WITH lg AS (SELECT c.id AS customer_id, x.* FROM customers c, LATERAL (SELECT " KPI_LG_AGGS               \
+    "FROM " KPI_LG_ROWS ") x WHERE true"
+#define SQL_KPI_LOGS_OWNER_ARGS " AND t.customer_id = c.id", " AND i.customer_id = c.id", " AND v.customer_id = c.id"
+
+#define KPI_BIT(n) "lg.bits & " n " <> 0"
 
 /* Retention: buyers of each period and the customers who bought in both it
  * and the period before. */
 #define SQL_KPI_RETENTION                                                                                     \
-    ", ta AS (SELECT count(*) FILTER (WHERE tx.b0) AS n0, count(*) FILTER (WHERE tx.b1) AS n1, "              \
-    "count(*) FILTER (WHERE tx.b2) AS n2, count(*) FILTER (WHERE tx.b0 AND tx.b1) AS r0, "                    \
-    "count(*) FILTER (WHERE tx.b1 AND tx.b2) AS r1 FROM tx)"
+    ", ta AS (SELECT count(*) FILTER (WHERE " KPI_BIT("1") ") AS n0, count(*) FILTER (WHERE " KPI_BIT("2")     \
+    ") AS n1, count(*) FILTER (WHERE " KPI_BIT("4") ") AS n2, count(*) FILTER (WHERE lg.bits & 3 = 3) AS r0, " \
+    "count(*) FILTER (WHERE lg.bits & 6 = 6) AS r1 FROM lg)"
 
 /* Revenue growth of maintained customers: the customers with a contact in
- * the period, their CNY revenue in it and in the period before. */
+ * the period, and their revenue (returns negative) in it and in the period
+ * before. */
+#define KPI_CENTS(c, bit) "coalesce(sum(lg." c ") FILTER (WHERE " KPI_BIT(bit) "), 0) / 100.0"
 #define SQL_KPI_REVENUE                                                                                       \
-    ", ra AS (SELECT count(*) FILTER (WHERE ev.a0) AS n0, count(*) FILTER (WHERE ev.a1) AS n1, "             \
-    "coalesce(sum(tx.v0) FILTER (WHERE ev.a0), 0) AS c0, coalesce(sum(tx.v1) FILTER (WHERE ev.a0), 0) AS p0, " \
-    "coalesce(sum(tx.v1) FILTER (WHERE ev.a1), 0) AS c1, coalesce(sum(tx.v2) FILTER (WHERE ev.a1), 0) AS p1 " \
-    "FROM ev LEFT JOIN tx ON tx.customer_id = ev.customer_id)"
+    ", ra AS (SELECT count(*) FILTER (WHERE " KPI_BIT("8") ") AS n0, count(*) FILTER (WHERE " KPI_BIT("16")    \
+    ") AS n1, " KPI_CENTS("c0", "8") " AS c0, " KPI_CENTS("c1", "8") " AS p0, " KPI_CENTS("c1", "16") " AS c1, " \
+    KPI_CENTS("c2", "16") " AS p1 FROM lg)"
 
 /* Contact cadence as of day d: the customers the contact cadence applied to
  * on d (created by then, not archived by then, not lost, a tier with a
@@ -181,11 +181,11 @@ static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "
     "WHERE v.customer_id = c.id AND v.archived_at IS NULL AND v.visited_at < " di ") END"
 #define SQL_KPI_CADENCE                                                                                       \
     ", ca AS (SELECT count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI0) ") AS n0, "                                  \
-    "count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI0) " AND " KPI_CAD_KEPT("ev.l0", KPI_D0, KPI_DI0) ") AS k0, "    \
+    "count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI0) " AND " KPI_CAD_KEPT("lg.l0", KPI_D0, KPI_DI0) ") AS k0, "    \
     "count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI1) ") AS n1, "                                                  \
-    "count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI1) " AND " KPI_CAD_KEPT("ev.l1", KPI_D1, KPI_DI1) ") AS k1 "     \
+    "count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI1) " AND " KPI_CAD_KEPT("lg.l1", KPI_D1, KPI_DI1) ") AS k1 "     \
     "FROM customers c JOIN cadence_policies pol ON pol.tier = coalesce(c.tier_override, c.tier) "              \
-    "LEFT JOIN ev ON ev.customer_id = c.id "                                                                  \
+    "LEFT JOIN lg ON lg.customer_id = c.id "                                                                  \
     "WHERE pol.contact_interval_months IS NOT NULL AND c.status <> 'lost' AND c.created_at < " KPI_DI0
 
 /* Visit plans dated in each period (customers' current owner): due = the
@@ -408,9 +408,7 @@ static void kpi_sql(struct sbuf *s, const struct kpi_binds *p)
 {
     bool owner = p->scope || p->owner;
     if (owner) {
-        sbuf_puts(s, SQL_KPI_TX_OWNER);
-        kpi_owner(s, p);
-        sbuf_printf(s, SQL_KPI_EV_OWNER, SQL_KPI_EV_OWNER_ARGS);
+        sbuf_printf(s, SQL_KPI_LOGS_OWNER, SQL_KPI_LOGS_OWNER_ARGS);
         kpi_owner(s, p);
         sbuf_puts(s, ")");
     } else {
