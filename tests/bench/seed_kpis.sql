@@ -1,7 +1,7 @@
 -- Seeds the KPI board scenarios on top of seed.sql and seed_reports.sql (psql variable author, the
 -- sales manager's id).
 --
--- Customers get creation times spread over the last ~900 days (seed.sql made them all in the last
+-- Customers get creation times spread over the last ~900 days (triggers off, as below) (seed.sql made them all in the last
 -- day, which would leave every earlier period without a customer base), then 1,000,000 ERP
 -- transactions over the last 730 days: customer numbers 1..100000 except every fifth
 -- (g % 5 = 0 never buys), ~12.5 transactions per buying customer, amounts 100..20,100 CNY, one in
@@ -21,12 +21,12 @@
 -- 10 % rejected), four in five naming a customer.
 \set ON_ERROR_STOP on
 
+SET session_replication_role = replica;
+SET maintenance_work_mem = '256MB';
+
 UPDATE customers c SET created_at = now() - (g % 900) * interval '1 day' - g * interval '1 second'
 FROM generate_series(1, 100000) AS g
 WHERE c.id = md5('crm-bench:' || g)::uuid;
-
-SET session_replication_role = replica;
-SET maintenance_work_mem = '256MB';
 
 CREATE TEMP TABLE seed_tx_indexes AS
 SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
