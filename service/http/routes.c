@@ -227,6 +227,8 @@ const struct route routes[] = {
     {"POST", "/v1/transactions/batch", transactions_batch, ROLES(ERP | ADMIN), RT_BODY | RT_TX, NULL},
     {"GET", "/v1/transactions/{ref}", transactions_get, ROLES(SALES | MANAGER | FINANCE | ADMIN | ERP), 0, NULL},
     {"PUT", "/v1/transactions/{ref}", transactions_put, ROLES(ERP | ADMIN), RT_BODY | RT_TX, NULL},
+    {"DELETE", "/v1/transactions/{ref}", transactions_archive, ROLES(ERP | ADMIN), RT_TX, NULL},
+    {"POST", "/v1/transactions/{ref}/restore", transactions_restore, ROLES(ERP | ADMIN), RT_BODY_OPT | RT_TX, NULL},
     {"GET", "/v1/customers/{id}/tier-history", customers_tier_history, ROLES(ALL), 0, Q_PAGE},
     {"POST", "/v1/tiers/recompute", tiers_recompute, ROLES(ERP | ADMIN), RT_BODY_OPT | RT_TX, NULL},
     {"PUT", "/v1/customers/by-external-code/{code}", customers_upsert_by_code, ROLES(ERP | ADMIN), RT_BODY | RT_TX,

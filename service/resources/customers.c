@@ -13,6 +13,7 @@
 #include "resources/listing.h"
 #include "resources/record.h"
 #include "resources/render.h"
+#include "resources/transactions.h"
 #include "validate/validate.h"
 
 /* ---- field specs ---- */
@@ -189,7 +190,7 @@ static PGresult *customer_lock(struct request *r)
 }
 
 /* The owner must be an active sales rep or sales manager. 0 ok, -1 answered. */
-int customer_owner_check(struct request *r, const char *owner_id, struct verrs *v)
+static int owner_check(struct request *r, const char *owner_id, struct verrs *v)
 {
     const char *params[] = {owner_id};
     PGresult *res = db_exec(r, "owner_check", SQL_OWNER_CHECK, 1, params);
@@ -310,7 +311,7 @@ int customers_create(struct request *r)
         if (r->principal.role == ROLE_ADMIN)
             verr_add(&v, "owner_id", "is required when an admin creates a customer");
         owner = r->principal.user_id;
-    } else if (owner && customer_owner_check(r, owner, &v) != 0) {
+    } else if (owner && owner_check(r, owner, &v) != 0) {
         goto out;
     }
     bool has_override, has_reason;
@@ -402,7 +403,7 @@ int customers_update(struct request *r)
     const char *override = field_value(&fv, "tier_override", &has_override);
     const char *reason = field_value(&fv, "tier_override_reason", &has_reason);
     bool owner_changed = has_owner && strcmp(owner, PQgetvalue(cur, 0, LOCK_OWNER)) != 0;
-    if (owner_changed && customer_owner_check(r, owner, &v) != 0)
+    if (owner_changed && owner_check(r, owner, &v) != 0)
         goto out;
     /* The override the record will have must keep a reason (also when only the reason is cleared). */
     const char *new_override = has_override ? override : db_val(cur, 0, LOCK_OVERRIDE);
@@ -417,6 +418,12 @@ int customers_update(struct request *r)
         reply_customer(r, 200, cur);
         goto out;
     }
+    /* A new credit rating recomputes the tier (a trigger of migration 0006),
+     * whose history and audit rows name who caused it. */
+    bool has_rating;
+    field_value(&fv, "credit_rating", &has_rating);
+    if (has_rating && tier_actor_set(r) != 0)
+        goto out;
     sbuf_puts(&b.sql, CUSTOMER_UPDATE);
     for (int i = 0; i < fv.n; i++) {
         int p = sqlb_bind(&b, fv.f[i].value);
@@ -645,4 +652,9 @@ int customer_reply_id(struct request *r, int status, const char *id)
         reply_customer(r, status, res);
     PQclear(res);
     return r->status;
+}
+
+int customer_owner_check(struct request *r, const char *owner_id, struct verrs *v)
+{
+    return owner_check(r, owner_id, v);
 }

@@ -47,6 +47,11 @@ static const char *const erp_customer_read_only[] = {
 
 /* ---- SQL ---- */
 
+/* $1 external code: serialises the writers of one code (also while it
+ * names no customer yet, so two concurrent first pushes make one customer
+ * and one update rather than a 409). The class id 6 (this migration's
+ * number) keeps these keys apart from the single-key advisory locks. */
+#define SQL_ERP_CODE_LOCK "SELECT pg_advisory_xact_lock(6, hashtext($1))"
 /* $1 external code: id, version, row snapshot, locked. */
 #define SQL_ERP_CUSTOMER_LOCK                                                                                 \
     "SELECT c.id, c.version, to_jsonb(c) FROM customers c WHERE c.external_code = $1 FOR UPDATE"
@@ -74,10 +79,8 @@ static int erp_customer_create(struct request *r, const char *code, const struct
         problem_validation(r, &v);
         goto out;
     }
-    if (request_header(r, "If-Match")) {
-        problem_send(r, 412, "no customer has this external code");
+    if (if_match_creating(r) != 0)
         goto out;
-    }
     /* Columns in spec order (owner_id last), so the text depends only on which fields came. */
     unsigned mask = 0;
     sbuf_puts(&b.sql, "INSERT INTO customers AS c (");
@@ -170,6 +173,9 @@ int customers_upsert_by_code(struct request *r)
         goto out;
     }
     const char *params[] = {code};
+    if (!(cur = db_exec(r, "erp_code_lock", SQL_ERP_CODE_LOCK, 1, params)))
+        goto out;
+    PQclear(cur);
     if (!(cur = db_exec(r, "erp_cust_lock", SQL_ERP_CUSTOMER_LOCK, 1, params)))
         goto out;
     if (PQntuples(cur) == 0)

@@ -1,9 +1,9 @@
 /* The ERP transaction feed (purchase history). Same layout as customers.c:
  * field specs, SQL, helpers, handlers (list, get, then the writes: the
  * idempotent upsert by external reference, the all-or-nothing batch,
- * archive, restore). A transaction is scoped like its customer: a sales rep
- * reads only transactions of customers they own; only the ERP (and admin)
- * writes. Writers lock the customers first (in id order), then write the
+ * archive — an order the ERP cancelled — and restore). A transaction is
+ * scoped like its customer: a sales rep reads only transactions of
+ * customers they own; only the ERP (and admin) writes. Writers lock the customers first (in id order), then write the
  * transactions; the statement triggers of migration 0006 recompute those
  * customers' tiers in the same transaction. */
 #include "resources/transactions.h"
@@ -31,7 +31,9 @@
 /* external_ref stays first: PUT names it in the path, so its body is
  * checked against the specs after it (PUT_FIELDS) and names it read-only.
  * amount is FT_TEXT here and checked by valid_amount (negative amounts are
- * returns and credit notes); currency is checked against CNY. */
+ * returns and credit notes); currency is checked against CNY. Columns are
+ * those of the SQL_TXN_ITEMS recordset (customer_code: the customer's
+ * external code, resolved to customer_id before anything is written). */
 static const struct field_spec txn_fields[] = {
     {"external_ref", "external_ref", FT_TEXT, 64, NULL, W_ERP, FF_REQUIRED},
     {"customer_id", "customer_id", FT_UUID, 0, NULL, W_ERP, 0},
@@ -155,6 +157,17 @@ enum { UPSERT_IDX, UPSERT_ID, UPSERT_RESULT };
 /* $1 transaction id: the document. */
 #define SQL_TXN_DOC "SELECT " TXN_SELECT "1 FROM transactions t WHERE t.id = $1::uuid"
 
+/* $1 external reference or id, $2 the same when it is a UUID (else NULL):
+ * locks the transaction's customer (the first lock every writer takes). */
+#define SQL_TXN_LOCK_CUSTOMER                                                                                 \
+    "SELECT 1 FROM customers c WHERE c.id = (SELECT t.customer_id FROM transactions t "                      \
+    "WHERE t.external_ref = $1 OR t.id = $2::uuid ORDER BY t.external_ref = $1 DESC LIMIT 1) FOR UPDATE"
+/* The same transaction, locked. After the fields: archived, row snapshot. */
+enum { LOCK_ARCHIVED = TXN_NCOLS, LOCK_ROW };
+#define SQL_TXN_LOCK_ROW                                                                                      \
+    "SELECT " TXN_SELECT "t.archived_at IS NOT NULL, to_jsonb(t) FROM transactions t "                       \
+    "WHERE t.external_ref = $1 OR t.id = $2::uuid ORDER BY t.external_ref = $1 DESC LIMIT 1 FOR UPDATE"
+
 /* ---- helpers ---- */
 
 /* Sets the transaction-local settings the tier triggers read (who caused a
@@ -166,6 +179,18 @@ int tier_actor_set(struct request *r)
     if (!res)
         return -1;
     PQclear(res);
+    return 0;
+}
+
+int if_match_creating(struct request *r)
+{
+    long want = request_if_match_version(r);
+    if (want < 0)
+        return -1;
+    if (request_header(r, "If-Match")) {
+        problem_send(r, 412, "there is no such record yet");
+        return -1;
+    }
     return 0;
 }
 
@@ -209,21 +234,17 @@ static void txn_item_collect(const struct request *r, const json_t *obj, bool pu
     }
 }
 
-/* The item as the JSON object SQL_TXN_ITEMS reads (new reference). */
+/* The item as the JSON object SQL_TXN_ITEMS reads: the reference, then
+ * every spec's value under its column name (the recordset's columns). */
 static json_t *txn_item_json(int idx, const char *ref, const struct field_values *fv)
 {
-    static const char *const keys[][2] = {
-        {"customer_id", "customer_id"}, {"customer_external_code", "customer_code"}, {"occurred_on", "occurred_on"},
-        {"amount", "amount"},           {"currency", "currency"},                    {"product_category", "product_category"},
-        {"product_model", "product_model"},
-    };
     json_t *o = json_object();
     json_object_set_new(o, "idx", json_integer(idx));
     json_object_set_new(o, "external_ref", json_string(ref));
-    for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
+    for (const struct field_spec *s = PUT_FIELDS; s->name; s++) {
         bool present;
-        const char *val = field_value(fv, keys[k][0], &present);
-        json_object_set_new(o, keys[k][1], val ? json_string(val) : json_null());
+        const char *val = field_value(fv, s->name, &present);
+        json_object_set_new(o, s->column, val ? json_string(val) : json_null());
     }
     if (json_is_null(json_object_get(o, "currency")))
         json_object_set_new(o, "currency", json_string("CNY"));
@@ -246,8 +267,10 @@ static void item_field(char *out, size_t len, bool put, int idx, const char *nam
 static int txn_resolve(struct request *r, json_t *payload, bool put, struct verrs *v)
 {
     char *text = json_dumps(payload, JSON_COMPACT);
-    if (!text)
-        return problem_send(r, 500, NULL), -1;
+    if (!text) {
+        problem_send(r, 500, NULL);
+        return -1;
+    }
     const char *params[] = {text};
     PGresult *res = db_exec(r, "txn_resolve", SQL_TXN_RESOLVE, 1, params);
     free(text);
@@ -296,9 +319,7 @@ static PGresult *txn_write(struct request *r, const json_t *payload, const char 
         const char *p[] = {put_ref};
         if (!(res = db_exec(r, "txn_lock", SQL_TXN_LOCK, 1, p)))
             goto out;
-        bool exists = PQntuples(res) == 1;
-        int rc = exists ? request_check_if_match(r, PQgetvalue(res, 0, 0))
-                        : (request_header(r, "If-Match") ? (problem_send(r, 412, "no such record"), -1) : 0);
+        int rc = PQntuples(res) == 1 ? request_check_if_match(r, PQgetvalue(res, 0, 0)) : if_match_creating(r);
         PQclear(res);
         res = NULL;
         if (rc != 0)
@@ -308,6 +329,65 @@ static PGresult *txn_write(struct request *r, const json_t *payload, const char 
     res = db_exec(r, "txn_upsert", SQL_TXN_UPSERT, 4, params);
 out:
     free(text);
+    return res;
+}
+
+/* Whether a path segment can name a transaction at all (a reference or an
+ * id); anything else is answered 404 without a query. */
+static bool txn_key_valid(const char *key)
+{
+    return valid_external_ref(key) || uuid_valid(key);
+}
+
+/* Loads the transaction the path names (by reference or id) for a write:
+ * locks its customer, then the row, and checks If-Match. NULL after
+ * answering (404 / 412 / 503). */
+static PGresult *txn_lock(struct request *r)
+{
+    const char *key = request_param(r, 0);
+    if (!txn_key_valid(key)) {
+        problem_send(r, 404, NULL);
+        return NULL;
+    }
+    const char *params[] = {key, uuid_valid(key) ? key : NULL};
+    PGresult *res = db_exec(r, "txn_lock_customer", SQL_TXN_LOCK_CUSTOMER, 2, params);
+    if (!res)
+        return NULL;
+    PQclear(res);
+    if (tier_actor_set(r) != 0 || !(res = db_exec(r, "txn_lock_row", SQL_TXN_LOCK_ROW, 2, params)))
+        return NULL;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        problem_send(r, 404, NULL);
+        return NULL;
+    }
+    if (request_check_if_match(r, PQgetvalue(res, 0, TXN_VERSION_COL)) != 0) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* Sets archived_at of the locked transaction cur to `value` (constant SQL),
+ * version + 1, with its audit row; the tier trigger recomputes the
+ * customer. Returns the new document row, or NULL after answering. */
+static PGresult *txn_set_archived(struct request *r, const PGresult *cur, const char *action, const char *value)
+{
+    struct sqlb b = {0};
+    const char *id = PQgetvalue(cur, 0, TXN_ID_COL);
+    sbuf_printf(&b.sql,
+                "UPDATE transactions t SET archived_at = %s, updated_by = $1::uuid, updated_at = now(), "
+                "version = t.version + 1 WHERE t.id = $2::uuid RETURNING " TXN_SELECT "to_jsonb(t)",
+                value);
+    sqlb_bind(&b, r->principal.user_id);
+    sqlb_bind(&b, id);
+    PGresult *res = db_exec(r, NULL, b.sql.data, b.n, b.params);
+    sbuf_free(&b.sql);
+    if (res && audit_record(r, action, "transaction", id, PQgetvalue(cur, 0, TXN_CUSTOMER_COL),
+                            PQgetvalue(cur, 0, LOCK_ROW), PQgetvalue(res, 0, TXN_NCOLS)) != 0) {
+        PQclear(res);
+        return NULL;
+    }
     return res;
 }
 
@@ -366,7 +446,7 @@ int transactions_get(struct request *r)
 {
     PGresult *res = NULL;
     const char *ref = request_param(r, 0);
-    if (strlen(ref) > 64)
+    if (!txn_key_valid(ref))
         return problem_send(r, 404, NULL);
     const char *params[] = {ref, uuid_valid(ref) ? ref : NULL, customer_scope_owner(r)};
     if (!(res = db_exec(r, "txn_get", SQL_TXN_GET, 3, params)))
@@ -487,7 +567,8 @@ int transactions_batch(struct request *r)
                 if (strcmp(json_string_value(json_object_get(prev, "external_ref")), ref) == 0) {
                     char field[64];
                     snprintf(field, sizeof field, "items[%zu].external_ref", i);
-                    verr_add(&v, field, "repeats items[%d].external_ref", (int)json_integer_value(json_object_get(prev, "idx")));
+                    verr_add(&v, field, "repeats items[%d].external_ref",
+                             (int)json_integer_value(json_object_get(prev, "idx")));
                     break;
                 }
             }
@@ -527,5 +608,39 @@ out:
     PQclear(res);
     sbuf_free(&out);
     json_decref(payload);
+    return r->status;
+}
+
+int transactions_archive(struct request *r)
+{
+    PGresult *cur = NULL, *res = NULL;
+    if (!(cur = txn_lock(r)))
+        goto out;
+    if (PQgetvalue(cur, 0, LOCK_ARCHIVED)[0] == 't') {
+        reply_empty(r, 204);
+        goto out;
+    }
+    if ((res = txn_set_archived(r, cur, "archive", "now()")))
+        reply_empty(r, 204);
+out:
+    PQclear(cur);
+    PQclear(res);
+    return r->status;
+}
+
+int transactions_restore(struct request *r)
+{
+    PGresult *cur = NULL, *res = NULL;
+    if (body_reject_fields(r, NULL) != 0 || !(cur = txn_lock(r)))
+        goto out;
+    if (PQgetvalue(cur, 0, LOCK_ARCHIVED)[0] != 't') {
+        problem_state(r, "restore", "not archived");
+        goto out;
+    }
+    if ((res = txn_set_archived(r, cur, "restore", "NULL")))
+        record_reply(r, 200, res, txn_render, TXN_NCOLS);
+out:
+    PQclear(cur);
+    PQclear(res);
     return r->status;
 }

@@ -10,6 +10,8 @@ int transactions_list(struct request *r);
 int transactions_get(struct request *r);
 int transactions_put(struct request *r);
 int transactions_batch(struct request *r);
+int transactions_archive(struct request *r);
+int transactions_restore(struct request *r);
 
 /* Tiers (tiers.c): GET /v1/customers/{id}/tier-history and
  * POST /v1/tiers/recompute. */
@@ -24,5 +26,10 @@ int customers_upsert_by_code(struct request *r);
  * audit rows of a tier change name who caused it. Call inside the
  * request's transaction before writing. Returns 0, or -1 after answering. */
 int tier_actor_set(struct request *r) WUR;
+
+/* For a PUT that is about to create its record: no If-Match → 0; a
+ * malformed one → 400; any other (a version, or "*", of a record that does
+ * not exist) → 412. Returns 0, or -1 after answering. */
+int if_match_creating(struct request *r) WUR;
 
 #endif

@@ -153,7 +153,7 @@ def test_tier_change_audit_names_the_request(api, users, customer, db, today):
     assert history(api, users, customer["id"])[0]["request_id"] == rid
 
 
-def test_credit_rating_change_recomputes_in_the_same_request(api, users, customer, today):
+def test_credit_rating_change_recomputes_in_the_same_request(api, users, customer, today, db):
     put_txn(api, users, customer["id"], "500000.00", today)
     assert cust(api, users, customer["id"])["tier"] == "key"  # no credit rating yet
     r = credit(api, users, customer["id"], "A")
@@ -165,6 +165,9 @@ def test_credit_rating_change_recomputes_in_the_same_request(api, users, custome
     h = history(api, users, customer["id"])
     assert [(e["old_tier"], e["new_tier"], e["cause"], e["credit_rating"]) for e in h[:3]] == [
         ("key", "vip", "credit", "AAA"), ("vip", "key", "credit", "B"), ("key", "vip", "credit", "A")]
+    assert h[0]["changed_by"] == users.ids["finance"] and h[0]["request_id"] == r.headers["X-Request-Id"]
+    assert db(f"SELECT actor_id || '|' || actor_role FROM audit_log WHERE action = 'tier_change' "
+              f"AND request_id = '{r.headers['X-Request-Id']}'") == f"{users.ids['finance']}|finance"
     # clearing the rating loses the VIP tier too
     assert credit(api, users, customer["id"], None).json()["tier"] == "key"
 
@@ -252,7 +255,7 @@ def test_recompute_ages_transactions_out(api, users, customer, db, today, window
     assert rr.status_code == 200, rr.text
     body = rr.json()
     assert body["as_of"] == today and body["window_from"] == window_from
-    assert body["tiers_changed"] >= 1 and body["customers_checked"] >= 1
+    assert body["tiers_changed"] >= 1 and body["complete"] is True
     c2 = cust(api, users, customer["id"])
     assert c2["tier"] == "reserve" and c2["version"] == c1["version"] + 1
     h = history(api, users, customer["id"])[0]
@@ -260,7 +263,30 @@ def test_recompute_ages_transactions_out(api, users, customer, db, today, window
     assert h["changed_by"] == users.ids["erp"] and h["request_id"] == rr.headers["X-Request-Id"]
     # nothing left to do
     again = api.post("/v1/tiers/recompute", users["admin"], {})
-    assert again.status_code == 200 and again.json()["tiers_changed"] == 0
+    assert again.status_code == 200 and again.json()["tiers_changed"] == 0 and again.json()["complete"] is True
+
+
+def test_recompute_works_in_chunks(api, users, make_customer, db, today):
+    cs = [make_customer() for _ in range(3)]
+    for c in cs:
+        put_txn(api, users, c["id"], "100.00", today)
+    ids = ",".join(f"'{c['id']}'" for c in cs)
+    # a rep of their own (and archived), so no other test's lists see them
+    r = api.post("/v1/users", users["admin"], {"username": unique("stale").lower(), "display_name": "stale",
+                                               "role": "sales", "password": "stale-password-123"})
+    assert r.status_code == 201, r.text
+    owner = r.json()["id"]
+    # 1,001 stale customers (triggers off for this session): two calls
+    db("SET session_replication_role = replica; "
+       "INSERT INTO customers (name, owner_id, tier, archived_at) SELECT 'stale-' || g, "
+       f"'{owner}', 'vip', now() FROM generate_series(1, 998) g; "
+       f"UPDATE customers SET tier = 'vip' WHERE id IN ({ids})")
+    first = api.post("/v1/tiers/recompute", users["erp"]).json()
+    assert (first["tiers_changed"], first["complete"]) == (1000, False)
+    second = api.post("/v1/tiers/recompute", users["erp"]).json()
+    assert (second["tiers_changed"], second["complete"]) == (1, True)
+    assert db(f"SELECT string_agg(DISTINCT tier, ',') FROM customers WHERE id IN ({ids})") == "general"
+    assert db("SELECT count(*) FROM customers WHERE name LIKE 'stale-%' AND tier <> 'reserve'") == "0"
 
 
 def test_recompute_rejects_a_body_with_members(api, users):
@@ -365,3 +391,20 @@ def test_master_data_code_then_transactions_by_code(api, users, today):
                  json_body={"customer_external_code": code, "occurred_on": today, "amount": "100000"})
     assert t.status_code == 201 and t.json()["customer_id"] == r.json()["id"]
     assert cust(api, users, r.json()["id"])["tier"] == "key"
+
+
+def test_master_data_concurrent_first_pushes_make_one_customer(api, users, db):
+    import threading
+    code = unique("ERP")
+    statuses = []
+
+    def go():
+        statuses.append(upsert(api, users["erp"], code, {"name": "并发", "owner_id": users.ids["sales"]}).status_code)
+
+    threads = [threading.Thread(target=go) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] * 5 + [201]
+    assert db(f"SELECT count(*) || ':' || max(version) FROM customers WHERE external_code = '{code}'") == "1:1"

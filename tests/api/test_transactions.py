@@ -169,6 +169,11 @@ def test_put_if_match(api, users, customer, today):
     assert ok.status_code == 200 and ok.json()["version"] == 2
     # If-Match on a reference that does not exist yet: nothing to match
     problem(put(api, users["erp"], ref(), txn_body(customer["id"], "2", today), headers={"If-Match": 'W/"1"'}), 412)
+    problem(put(api, users["erp"], ref(), txn_body(customer["id"], "2", today), headers={"If-Match": "*"}), 412)
+    # a malformed If-Match is a bad request, whether the reference exists or not
+    problem(put(api, users["erp"], ref(), txn_body(customer["id"], "2", today), headers={"If-Match": "v1"}), 400)
+    problem(put(api, users["erp"], r_, txn_body(customer["id"], "3", today), headers={"If-Match": "v1"}), 400)
+    assert api.get(f"/v1/transactions/{r_}", users["erp"]).json()["version"] == 2
 
 
 def test_negative_amounts_are_returns(api, users, customer, make_txn):
@@ -312,6 +317,16 @@ def test_get_unknown_is_404(api, users):
     problem(api.get(f"/v1/transactions/{ref()}", users["admin"]), 404)
     problem(api.get(f"/v1/transactions/{uuid.uuid4()}", users["admin"]), 404)
     problem(api.get("/v1/transactions/" + "x" * 80, users["admin"]), 404)
+    for hostile in ["%FF%FE", "a%00b", "%27%3B--", "..%2F..", "%E4%B8%AD"]:
+        problem(api.get(f"/v1/transactions/{hostile}", users["admin"]), 404)
+        problem(api.delete(f"/v1/transactions/{hostile}", users["erp"]), 404)
+
+
+def test_archived_customer_still_takes_transactions(api, users, customer, today):
+    assert api.delete(f"/v1/customers/{customer['id']}", users["sales"]).status_code == 204
+    r = put(api, users["erp"], ref(), txn_body(customer["id"], "100000.00", today))
+    assert r.status_code == 201, r.text
+    assert api.get(f"/v1/customers/{customer['id']}", users["admin"]).json()["tier"] == "key"
 
 
 def test_reads_are_audited(api, users, customer, make_txn, db):
@@ -524,3 +539,90 @@ def test_batch_of_1000_in_one_transaction(big_server, users, make_customer, db, 
     b = problem(batch(big, users["erp"], items), 422)
     assert [e["field"] for e in b["errors"]] == ["items[999].amount"]
     assert count_txns(db, customers[0]["id"]) in (333, 334)
+
+
+# ---------------------------------------------------------------- archive / restore
+
+def test_archive_and_restore_recompute_tier(api, users, customer, make_txn, db):
+    t = make_txn(customer["id"], "150000.00")
+    assert api.get(f"/v1/customers/{customer['id']}", users["admin"]).json()["tier"] == "key"
+    problem(api.delete(f"/v1/transactions/{t['external_ref']}", users["erp"], headers={"If-Match": 'W/"5"'}), 412)
+    r = api.delete(f"/v1/transactions/{t['external_ref']}", users["erp"])
+    assert r.status_code == 204 and r.content == b""
+    assert api.get(f"/v1/customers/{customer['id']}", users["admin"]).json()["tier"] == "reserve"
+    assert walk_pages(api, "/v1/transactions", users["admin"], f"customer_id={customer['id']}") == []
+    g = api.get(f"/v1/transactions/{t['id']}", users["admin"]).json()
+    assert g["archived"] is True and g["archived_at"] and g["version"] == 2
+    # again: no change
+    assert api.delete(f"/v1/transactions/{t['id']}", users["admin"]).status_code == 204
+    assert api.get(f"/v1/transactions/{t['id']}", users["admin"]).json()["version"] == 2
+    # a PUT of an archived reference updates it and leaves it archived
+    r = put(api, users["erp"], t["external_ref"], txn_body(customer["id"], "160000.00", t["occurred_on"]))
+    assert r.status_code == 200 and r.json()["archived"] is True and r.json()["version"] == 3
+    assert api.get(f"/v1/customers/{customer['id']}", users["admin"]).json()["tier"] == "reserve"
+    r = api.post(f"/v1/transactions/{t['external_ref']}/restore", users["erp"])
+    assert r.status_code == 200 and r.json()["archived"] is False and r.json()["version"] == 4
+    assert r.headers["ETag"] == 'W/"4"'
+    assert api.get(f"/v1/customers/{customer['id']}", users["admin"]).json()["tier"] == "key"
+    problem(api.post(f"/v1/transactions/{t['id']}/restore", users["erp"]), 409)
+    assert_invalid(api.post(f"/v1/transactions/{t['id']}/restore", users["erp"], {"x": 1}), "x")
+    actions = db(f"SELECT string_agg(action, ',' ORDER BY id) FROM audit_log WHERE entity = 'transaction' "
+                 f"AND entity_id = '{t['id']}' AND action <> 'read'")
+    assert actions == "create,archive,update,restore"
+    causes = db(f"SELECT string_agg(new_tier || ':' || cause, ',' ORDER BY id) FROM customer_tier_history "
+                f"WHERE customer_id = '{customer['id']}'")
+    assert causes == "key:transaction,reserve:transaction,key:transaction"
+
+
+def test_archive_restore_roles_and_missing(api, users, customer, make_txn):
+    t = make_txn(customer["id"], "1.00")
+    for role in ROLES:
+        if role not in WRITERS:
+            problem(api.delete(f"/v1/transactions/{t['id']}", users[role]), 403)
+            problem(api.post(f"/v1/transactions/{t['id']}/restore", users[role]), 403)
+    assert api.get(f"/v1/transactions/{t['id']}", users["admin"]).json()["archived"] is False
+    problem(api.delete(f"/v1/transactions/{ref()}", users["erp"]), 404)
+    problem(api.delete(f"/v1/transactions/{uuid.uuid4()}", users["erp"]), 404)
+    problem(api.post(f"/v1/transactions/{ref()}/restore", users["erp"]), 404)
+
+
+# ---------------------------------------------------------------- concurrency
+
+def test_concurrent_puts_of_one_new_reference_make_one_row(api, users, customer, db, today):
+    import threading
+    r_ = ref()
+    results = []
+
+    def go(amount):
+        results.append(put(api, users["erp"], r_, txn_body(customer["id"], amount, today)).status_code)
+
+    threads = [threading.Thread(target=go, args=("100.00",)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200] * 5 + [201]
+    assert db(f"SELECT count(*) || ':' || max(version) FROM transactions WHERE external_ref = '{r_}'") == "1:1"
+
+
+def test_concurrent_batches_over_the_same_customers_do_not_deadlock(api, users, make_customer, db, today):
+    import threading
+    cs = [make_customer() for _ in range(4)]
+    statuses = []
+
+    def go(order):
+        items = [item(cs[k]["id"], "30000.00", today) for k in order for _ in range(3)]
+        statuses.append(batch(api, users["erp"], items).status_code)
+
+    orders = [[0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]] * 2
+    threads = [threading.Thread(target=go, args=(o,)) for o in orders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * len(orders)
+    for c in cs:
+        # 8 batches x 3 items x 30,000 = 720,000, no credit rating → key; history consistent
+        assert db(f"SELECT tier FROM customers WHERE id = '{c['id']}'") == "key"
+        assert db(f"SELECT string_agg(old_tier || '>' || new_tier, ',' ORDER BY id) FROM customer_tier_history "
+                  f"WHERE customer_id = '{c['id']}'") == "reserve>general,general>key"
