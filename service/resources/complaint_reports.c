@@ -190,8 +190,8 @@ int reports_complaints(struct request *r)
     sbuf_puts(&b.sql, "GROUP BY GROUPING SETS ((), (k.key))");
     sbuf_printf(&b.sql, SQL_REPORT_ACTIVE, scope);
     sbuf_printf(&b.sql,
-                "SELECT " GROUP_FIELDS(RENDER_SQL) "g.overall, crm_tz() FROM (SELECT g0.*, %s AS label, %s AS active "
-                "FROM g0 AS g0, a) g%s ORDER BY g.overall DESC, g.key",
+                "SELECT " GROUP_FIELDS(RENDER_SQL) "g.overall, crm_tz() FROM (SELECT g.*, %s AS label, %s AS active "
+                "FROM g0 AS g, a) g%s ORDER BY g.overall DESC, g.key",
                 g->label, g->active, g->name ? "" : " WHERE g.overall");
     snprintf(name, sizeof name, "cmp_report_%s_%d", g->name ? g->name : "all", scope[0] != 0);
     if (!(res = db_exec(r, name, b.sql.data, b.n, b.params)))

@@ -75,6 +75,12 @@ static const struct field_spec note_fields[] = {
     {"note", "note", FT_TEXT, 5000, NULL, W_FILER, 0},
     {NULL, NULL, FT_TEXT, 0, NULL, 0, 0},
 };
+/* The first response may be recorded after the fact (a phone answer logged later). */
+static const struct field_spec acknowledge_fields[] = {
+    {"responded_at", "responded_at", FT_PAST_TIMESTAMP, 0, NULL, W_OFFICE, 0},
+    {"note", "note", FT_TEXT, 5000, NULL, W_OFFICE, 0},
+    {NULL, NULL, FT_TEXT, 0, NULL, 0, 0},
+};
 static const struct field_spec progress_note_fields[] = {
     {"note", "note", FT_TEXT, 5000, NULL, W_FILER, FF_REQUIRED},
     {NULL, NULL, FT_TEXT, 0, NULL, 0, 0},
@@ -204,6 +210,8 @@ enum { LOCK_ARCHIVED = CM_NCOLS, LOCK_ROW };
 #define SQL_RECEIVED_CHECK                                                                                    \
     "SELECT $1::timestamptz > cm.created_at + interval '5 minutes', $1::timestamptz > cm.first_response_at "  \
     "FROM complaints cm WHERE cm.id = $2::uuid"
+/* A first response at $1 of complaint $2: before it was received? */
+#define SQL_RESPONDED_CHECK "SELECT $1::timestamptz < cm.received_at FROM complaints cm WHERE cm.id = $2::uuid"
 /* An assignee must be an active user of any role but erp. */
 #define SQL_ASSIGNEE_INVALID                                                                                  \
     "SELECT NOT EXISTS (SELECT 1 FROM users WHERE id = $1::uuid AND active AND role <> 'erp')"
@@ -397,15 +405,15 @@ static PGresult *complaint_apply(struct request *r, struct sqlb *b, const char *
 }
 
 /* Moves the locked complaint cur with the constant SET fragment set, which
- * may use $1.. for binds (NULL-terminated list; NULL for none), records the
+ * may use $1..$nbinds for binds[0..nbinds) (each may be NULL), records the
  * step and replies with the complaint. */
 static int complaint_transition(struct request *r, const PGresult *cur, const char *action, const char *set,
-                                const char *const *binds, const char *note, const char *details)
+                                const char *const *binds, int nbinds, const char *note, const char *details)
 {
     struct sqlb b = {0};
     PGresult *res = NULL;
-    for (const char *const *v = binds; v && *v; v++)
-        sqlb_bind(&b, *v);
+    for (int i = 0; i < nbinds; i++)
+        sqlb_bind(&b, binds[i]);
     sbuf_puts(&b.sql, COMPLAINT_UPDATE);
     sbuf_puts(&b.sql, set);
     sbuf_puts(&b.sql, ", ");
@@ -737,21 +745,37 @@ static int action_fields(struct request *r, const struct field_spec *specs, stru
     return 0;
 }
 
-/* received → acknowledged: the first response. */
+/* received → acknowledged: the first response, now or at responded_at
+ * (recorded late: not in the future, not before receipt). */
 int complaints_acknowledge(struct request *r)
 {
     static const char *const from[] = {"received", NULL};
+    static const char *const messages[] = {"must not be before the complaint was received"};
     struct field_values fv = {0};
+    struct verrs v = {0};
     PGresult *cur = NULL;
+    char *details = NULL;
     bool present;
-    if (action_fields(r, note_fields, &fv) != 0 || !(cur = complaint_lock(r, "acknowledge", from, false)))
+    if (action_fields(r, acknowledge_fields, &fv) != 0 || !(cur = complaint_lock(r, "acknowledge", from, false)))
         goto out;
-    const char *binds[] = {r->principal.user_id, NULL};
+    const char *responded = field_value(&fv, "responded_at", &present);
+    const char *params[] = {responded, PQgetvalue(cur, 0, CM_ID_COL)};
+    if (responded &&
+        value_check(r, "cmp_responded_check", SQL_RESPONDED_CHECK, 2, params, "responded_at", messages, 1, &v) != 0)
+        goto out;
+    if (v.n) {
+        problem_validation(r, &v);
+        goto out;
+    }
+    const char *binds[] = {r->principal.user_id, responded};
+    details = responded ? fields_json(&fv, "note") : NULL;
     complaint_transition(r, cur, "acknowledge",
-                         "status = 'acknowledged', first_response_at = now(), first_response_by = $1::uuid", binds,
-                         field_value(&fv, "note", &present), NULL);
+                         "status = 'acknowledged', first_response_at = coalesce($2::timestamptz, now()), "
+                         "first_response_by = $1::uuid",
+                         binds, 2, field_value(&fv, "note", &present), details);
 out:
     PQclear(cur);
+    free(details);
     field_values_free(&fv);
     return r->status;
 }
@@ -786,12 +810,12 @@ int complaints_assign(struct request *r)
         goto out;
     }
     details = fields_json(&fv, "note");
-    const char *binds[] = {assignee, department, due, NULL};
+    const char *binds[] = {assignee, department, due};
     complaint_transition(r, cur, "assign",
                          "status = CASE WHEN cm.status = 'in_progress' THEN 'in_progress' ELSE 'assigned' END, "
                          "assignee_id = $1::uuid, department = $2::text, resolution_due = $3::timestamptz, "
                          "assigned_at = now()",
-                         binds, field_value(&fv, "note", &present), details);
+                         binds, 3, field_value(&fv, "note", &present), details);
 out:
     PQclear(cur);
     free(details);
@@ -808,7 +832,7 @@ int complaints_start(struct request *r)
     bool present;
     if (action_fields(r, note_fields, &fv) != 0 || !(cur = complaint_lock(r, "start", from, true)))
         goto out;
-    complaint_transition(r, cur, "start", "status = 'in_progress', started_at = now()", NULL,
+    complaint_transition(r, cur, "start", "status = 'in_progress', started_at = now()", NULL, 0,
                          field_value(&fv, "note", &present), NULL);
 out:
     PQclear(cur);
@@ -913,10 +937,10 @@ int complaints_confirm_refund(struct request *r)
     else if (!refund_status || strcmp(refund_status, "pending") != 0)
         problem_state(r, "confirm the refund", refund_status ? "refund confirmed" : "no refund");
     else {
-        const char *binds[] = {r->principal.user_id, NULL};
+        const char *binds[] = {r->principal.user_id};
         complaint_transition(r, cur, "confirm_refund",
                              "refund_status = 'confirmed', refund_confirmed_at = now(), refund_confirmed_by = $1::uuid",
-                             binds, field_value(&fv, "note", &present), NULL);
+                             binds, 1, field_value(&fv, "note", &present), NULL);
     }
 out:
     PQclear(cur);
@@ -940,8 +964,8 @@ int complaints_close(struct request *r)
         goto out;
     }
     details = fields_json(&fv, "note");
-    const char *binds[] = {field_value(&fv, "satisfaction", &present), NULL};
-    complaint_transition(r, cur, "close", "status = 'closed', closed_at = now(), satisfaction = $1::smallint", binds,
+    const char *binds[] = {field_value(&fv, "satisfaction", &present)};
+    complaint_transition(r, cur, "close", "status = 'closed', closed_at = now(), satisfaction = $1::smallint", binds, 1,
                          field_value(&fv, "note", &present), details);
 out:
     PQclear(cur);
@@ -965,7 +989,7 @@ int complaints_reopen(struct request *r)
     complaint_transition(r, cur, "reopen",
                          "status = 'in_progress', resolved_at = NULL, resolved_by = NULL, closed_at = NULL, "
                          "satisfaction = NULL, reopen_count = cm.reopen_count + 1",
-                         NULL, field_value(&fv, "reason", &present), NULL);
+                         NULL, 0, field_value(&fv, "reason", &present), NULL);
 out:
     PQclear(cur);
     field_values_free(&fv);
