@@ -7,7 +7,8 @@
  * only while the campaign is open and only from a customer it targets (a
  * foreign key to survey_targets; 422 here). A response is scoped like its
  * customer: sales record and read responses of the customers they own;
- * anyone else's customer answers exactly like a missing one.
+ * anyone else's customer answers exactly like a missing one. A customer
+ * archived since the campaign opened takes no new response (409).
  *
  * A score of 2 or less on any of the four 1-5 dimensions raises a
  * follow-up item (an improvement action, source_type 'survey') for the
@@ -289,6 +290,8 @@ int survey_responses_create(struct request *r)
         problem_conflict_field(r, "customer_id", "this customer has already responded to this survey");
         goto out;
     }
+    if (customer_check_live(r, customer_id) != 0)
+        goto out;
     const char *params[12] = {request_param(r, 0), customer_id};
     for (int i = 1; response_fields[i].name; i++)
         params[i + 1] = field_value(&fv, response_fields[i].name, &present);

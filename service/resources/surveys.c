@@ -49,6 +49,8 @@ static const struct field_spec survey_fields[] = {
     {"target_customer_ids", "target_customer_ids", FT_UUID_LIST, 2000, NULL, W_CAMPAIGN, FF_NOT_NULL},
     {NULL, NULL, FT_TEXT, 0, NULL, 0, 0},
 };
+#define SURVEY_PERIOD_FIRST 2 /* period */
+#define SURVEY_PERIOD_LAST 4  /* period_to */
 
 static const char *const survey_read_only[] = {
     "id",         "status",     "targeted_count", "opened_at",   "opened_by",  "closed_at",  "closed_by",
@@ -190,6 +192,12 @@ static int survey_transition(struct request *r, const PGresult *cur, const char 
     PQclear(res);
     sbuf_free(&b.sql);
     return r->status;
+}
+
+/* period, period_from and period_to: set together by survey_period's values. */
+static bool survey_period_field(const struct field_spec *spec)
+{
+    return spec >= &survey_fields[SURVEY_PERIOD_FIRST] && spec <= &survey_fields[SURVEY_PERIOD_LAST];
 }
 
 /* The campaign period of a body. period (a name) and period_from /
@@ -422,7 +430,7 @@ int surveys_update(struct request *r)
     }
     sbuf_puts(&b.sql, "UPDATE surveys s SET ");
     for (int i = 0; i < fv.n; i++)
-        if (fv.f[i].spec->column && strncmp(fv.f[i].spec->column, "period_", 7) != 0)
+        if (!survey_period_field(fv.f[i].spec))
             sbuf_printf(&b.sql, "%s = $%d, ", fv.f[i].spec->column, sqlb_bind(&b, fv.f[i].value));
     if (from || to || to_excl) {
         int pf = sqlb_bind(&b, from), pt = sqlb_bind(&b, to), px = sqlb_bind(&b, to_excl);

@@ -430,6 +430,15 @@ def test_response_customer_rules(api, users, make_customer):
     problem(api.post(rpath(str(uuid.uuid4())), users["office"], dict(answer(), customer_id=mine["id"])), 404)
 
 
+def test_response_for_archived_customer(api, users, make_customer, db):
+    c = make_customer()
+    s = open_survey(api, users, [c])
+    assert api.delete(f"/v1/customers/{c['id']}", users["sales"]).status_code == 204
+    body = problem(api.post(rpath(s["id"]), users["office"], dict(answer(), customer_id=c["id"])), 409)
+    assert "customer archived" in body["detail"]
+    assert db(f"SELECT count(*) FROM survey_responses WHERE survey_id = '{s['id']}'") == "0"
+
+
 @pytest.mark.parametrize("body,field", [
     ({"product_quality": 0}, "product_quality"),
     ({"service": 6}, "service"),
