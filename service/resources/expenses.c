@@ -134,7 +134,7 @@ enum {
 #define SQL_EXPENSE_FITS                                                                                      \
     "SELECT coalesce((SELECT sum(x.amount) FROM expenses x WHERE x.budget_id = b.id "                          \
     "AND x.status IN ('approved', 'paid')), 0) + $2::numeric <= b.amount FROM budgets b WHERE b.id = $1::uuid"
-#define SQL_EXPENSE_BUDGET_SHARE "SELECT 1 FROM budgets WHERE id = $1::uuid FOR UPDATE"
+#define SQL_EXPENSE_BUDGET_RELOCK "SELECT 1 FROM budgets WHERE id = $1::uuid FOR UPDATE"
 #define EXPENSE_UPDATE "UPDATE expenses x SET "
 
 /* ---- helpers ---- */
@@ -484,7 +484,7 @@ int expenses_approve(struct request *r)
         /* Ordered with first-level approvals of the same budget. */
         if (!PQgetisnull(cur, 0, EXP_BUDGET_COL)) {
             const char *params[] = {PQgetvalue(cur, 0, EXP_BUDGET_COL)};
-            if (!(budget = db_exec(r, "expense_budget_share", SQL_EXPENSE_BUDGET_SHARE, 1, params)))
+            if (!(budget = db_exec(r, "expense_budget_relock", SQL_EXPENSE_BUDGET_RELOCK, 1, params)))
                 goto out;
         }
         const char *binds[] = {r->principal.user_id};

@@ -433,3 +433,44 @@ def test_concurrent_approvals_never_overspend(api, users, db, share, fit):
     assert all(r.json()["budget_id"] == budget["id"] for r in results)
     total = db(f"SELECT sum(amount) FROM expenses WHERE budget_id = '{budget['id']}' AND status = 'approved'")
     assert float(total) <= 1000.00 and total == f"{float(share) * fit:.2f}"
+
+
+# ---------------------------------------------------------------- hostile input
+
+WEIRD = [None, 0, -1, 2**63, 1.5, 1e308, True, "", " ", "x" * 6000, "\u0000", "2026-13-45", "' OR 1=1 --",
+         "１００.００", "100.00\n", [], [None], {}, {"a": [1]}]
+
+
+def test_hostile_values_never_500_nor_write(api, users, rep, db):
+    """Every field gets values of the wrong type, size and shape: each answer is a
+    problem below 500 or a real create, and only the creates write anything."""
+    tables = "(SELECT count(*) FROM expenses) || '|' || (SELECT count(*) FROM budgets)"
+    good_e = {"category": "visits", "amount": "1.00", "expense_date": "2024-01-01", "description": "x"}
+    good_b = {"year": 2999, "category": "visits", "amount": "1.00"}
+    e = make_expense(api, rep["token"])
+    before = [int(x) for x in db(f"SELECT {tables}").split("|")]
+    created = [0, 0]
+    for value in WEIRD:
+        for field in list(good_e) + ["customer_id", "visit_id", "event_id"]:
+            r = api.post(epath(), rep["token"], {**good_e, field: value})
+            assert r.status_code in (201, 400, 409, 413, 422), (field, value, r.status_code, r.text)
+            created[0] += r.status_code == 201
+            r = api.patch(epath(e["id"]), rep["token"], {field: value})
+            assert r.status_code in (200, 400, 409, 413, 422), (field, value, r.status_code, r.text)
+        for field in list(good_b) + ["owner_id", "note"]:
+            r = api.post("/v1/budgets", users["finance"], {**good_b, field: value})
+            assert r.status_code in (201, 400, 409, 413, 422), (field, value, r.status_code, r.text)
+            if r.status_code == 201:
+                created[1] += 1
+                assert api.delete(f"/v1/budgets/{r.json()['id']}", users["finance"]).status_code == 204
+        r = api.post(epath(e["id"], "/reject"), users["manager"], {"reason": value})
+        assert r.status_code in (200, 400, 409, 413, 422), (value, r.text)
+        r = api.post(epath(e["id"], "/pay"), users["finance"], {"payment_reference": value})
+        assert r.status_code in (400, 409, 413, 422), (value, r.text)
+    assert [int(x) for x in db(f"SELECT {tables}").split("|")] == [before[0] + created[0], before[1] + created[1]]
+    for path in (epath(), "/v1/budgets", "/v1/reports/budget-utilisation", "/v1/reports/cost-benefit"):
+        for q in ("year", "status", "category", "claimant_id", "customer_id", "budget_id", "over_budget", "from",
+                  "to", "sort", "group_by", "owner_id", "cursor", "limit"):
+            for v in ("%00", "x" * 3000, "' OR 1=1 --", "2024-02-30", "-1", "%E2%80%AE"):
+                r = api.get(f"{path}?{q}={v}", users["manager"])
+                assert r.status_code in (200, 400), (path, q, v, r.status_code, r.text)
