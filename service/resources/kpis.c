@@ -6,19 +6,21 @@
  * business time) and the period of the same length immediately before it,
  * and returns their names and every boundary the figures need, as dates and
  * as business-time instants; it also turns JIT off and raises work_mem for
- * the transaction. The second binds those boundaries as parameters ($1..$16,
- * KPI_P_*): a parameter is a constant to the executor, where the same values
- * joined in from a CTE cost twice as much per row of the logs it aggregates.
+ * the transaction. The second binds those boundaries as parameters (KPI_F0 …
+ * KPI_MONTHS): a parameter is a constant to the executor, where the same
+ * values joined in from a CTE cost twice as much per row of the logs it
+ * aggregates.
  * Each KPI section is a one-row aggregate with the figures of both periods
  * (suffix 0: the period, 1: the one before); the final SELECT turns them into
  * two rows with the same columns (k = 0, 1), and each section renders
  * {"current": row 0, "previous": row 1} from its own run of columns.
  *
  * Scoping is the customers' one: a sales rep's figures are those of the
- * customers they own now (c.owner_id), the other roles see every customer, or
- * one owner's with owner_id. Every customer: one pass over each log's date
- * range (the 0009 indexes), grouped by customer. One owner: per customer of
- * theirs, through the logs' customer indexes. */
+ * customers they own now (c.owner_id; budgets: the budgets they own and the
+ * expenses they claimed), the other roles see every customer, or one owner's
+ * with owner_id. Every customer: one pass over the logs' date ranges (the
+ * 0009 indexes), grouped by customer. One owner: per customer of theirs,
+ * through the logs' customer indexes. */
 #include "resources/kpis.h"
 
 #include <stdio.h>
