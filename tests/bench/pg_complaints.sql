@@ -26,5 +26,5 @@ g.fr_breached, g.complaints - g.fr_met - g.fr_breached, round(g.fr_met::numeric 
 g.fr_breached, 0), 4), g.st_met, g.st_breached, g.complaints - g.st_met - g.st_breached,
 round(g.st_met::numeric / nullif(g.st_met + g.st_breached, 0), 4), g.res_met, g.res_breached, g.complaints -
 g.res_met - g.res_breached, round(g.res_met::numeric / nullif(g.res_met + g.res_breached, 0), 4), g.repeats,
-round(g.satisfaction, 2), g.refund_total::text, g.overall, crm_tz() FROM (SELECT g0.*, NULL::text AS label,
-a.n AS active FROM g0 AS g0, a) g WHERE g.overall ORDER BY g.overall DESC, g.key;
+round(g.satisfaction, 2), g.refund_total::text, g.overall, crm_tz() FROM (SELECT g.*, NULL::text AS label,
+a.n AS active FROM g0 AS g, a) g WHERE g.overall ORDER BY g.overall DESC, g.key;
