@@ -172,23 +172,36 @@ static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "
  * (else the first-contact date, else the creation day) plus the interval is
  * d or later. A customer without a contact in the look-back is overdue
  * unless they had no contact at all by d and their first-contact or creation
- * day is recent. One pass over the customers for both periods. */
+ * day is recent. One pass over the customers for both periods.
+ *
+ * No date arithmetic per customer: base + n months >= d holds exactly for
+ * the base dates from x = the first date with x + n months >= d (adding
+ * months never decreases a date, and PostgreSQL clamps month ends: y = d − n
+ * months, and x = y, or y + 1 when y + n months was clamped below d), so pt
+ * gives each tier's x for both as-of days and h, the instant x starts in the
+ * business time zone; a contact or creation instant is in time when >= h. */
+#define SQL_KPI_CADENCE_POLICY                                                                                \
+    ", pt AS (SELECT pol.tier, x.x0, x.x1, x.x0::timestamp AT TIME ZONE " KPI_TZ " AS h0, "                   \
+    "x.x1::timestamp AT TIME ZONE " KPI_TZ " AS h1 FROM cadence_policies pol, "                               \
+    "LATERAL (SELECT (" KPI_D0 " - make_interval(months => pol.contact_interval_months))::date AS y0, "        \
+    "(" KPI_D1 " - make_interval(months => pol.contact_interval_months))::date AS y1) y, "                     \
+    "LATERAL (SELECT CASE WHEN (y.y0 + make_interval(months => pol.contact_interval_months))::date >= " KPI_D0 \
+    " THEN y.y0 ELSE y.y0 + 1 END AS x0, "                                                                    \
+    "CASE WHEN (y.y1 + make_interval(months => pol.contact_interval_months))::date >= " KPI_D1                \
+    " THEN y.y1 ELSE y.y1 + 1 END AS x1) x WHERE pol.contact_interval_months IS NOT NULL)"
 #define KPI_CAD_IN(di) "(c.created_at < " di " AND (c.archived_at IS NULL OR c.archived_at >= " di "))"
-#define KPI_CAD_DUE(base) "((" base ") + make_interval(months => pol.contact_interval_months))::date"
-#define KPI_CAD_KEPT(l, d, di)                                                                                \
-    "CASE WHEN " l " IS NOT NULL THEN " KPI_CAD_DUE("(" l " AT TIME ZONE " KPI_TZ ")::date") " >= " d          \
-    " ELSE " KPI_CAD_DUE("coalesce(c.first_contact_at, (c.created_at AT TIME ZONE " KPI_TZ ")::date)")        \
-    " >= " d " AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id "                        \
+#define KPI_CAD_KEPT(l, x, h, di)                                                                             \
+    "CASE WHEN " l " IS NOT NULL THEN " l " >= " h " ELSE coalesce(c.first_contact_at >= " x ", "              \
+    "c.created_at >= " h ") AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id "          \
     "AND i.archived_at IS NULL AND i.occurred_at < " di ") AND NOT EXISTS (SELECT 1 FROM visits v "             \
     "WHERE v.customer_id = c.id AND v.archived_at IS NULL AND v.visited_at < " di ") END"
 #define SQL_KPI_CADENCE                                                                                       \
-    ", ca AS (SELECT count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI0) ") AS n0, "                                  \
-    "count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI0) " AND " KPI_CAD_KEPT("lg.l0", KPI_D0, KPI_DI0) ") AS k0, "    \
-    "count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI1) ") AS n1, "                                                  \
-    "count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI1) " AND " KPI_CAD_KEPT("lg.l1", KPI_D1, KPI_DI1) ") AS k1 "     \
-    "FROM customers c JOIN cadence_policies pol ON pol.tier = coalesce(c.tier_override, c.tier) "              \
-    "LEFT JOIN lg ON lg.customer_id = c.id "                                                                  \
-    "WHERE pol.contact_interval_months IS NOT NULL AND c.status <> 'lost' AND c.created_at < " KPI_DI0
+    SQL_KPI_CADENCE_POLICY ", ca AS (SELECT count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI0) ") AS n0, "           \
+    "count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI0) " AND " KPI_CAD_KEPT("lg.l0", "pt.x0", "pt.h0", KPI_DI0)     \
+    ") AS k0, count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI1) ") AS n1, "                                          \
+    "count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI1) " AND " KPI_CAD_KEPT("lg.l1", "pt.x1", "pt.h1", KPI_DI1)     \
+    ") AS k1 FROM customers c JOIN pt ON pt.tier = coalesce(c.tier_override, c.tier) "                          \
+    "LEFT JOIN lg ON lg.customer_id = c.id WHERE c.status <> 'lost' AND c.created_at < " KPI_DI0
 
 /* Visit plans dated in each period (customers' current owner): due = the
  * completed ones and those missed (still planned or approved, dated before
