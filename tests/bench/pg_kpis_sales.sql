@@ -40,59 +40,61 @@ lg.bits & 3 = 3) AS r0, count(*) FILTER (WHERE lg.bits & 6 = 6) AS r1 FROM lg), 
 FILTER (WHERE lg.bits & 8 <> 0) AS n0, count(*) FILTER (WHERE lg.bits & 16 <> 0) AS n1, coalesce(sum(lg.c0)
 FILTER (WHERE lg.bits & 8 <> 0), 0) / 100.0 AS c0, coalesce(sum(lg.c1) FILTER (WHERE lg.bits & 8 <> 0), 0) /
 100.0 AS p0, coalesce(sum(lg.c1) FILTER (WHERE lg.bits & 16 <> 0), 0) / 100.0 AS c1, coalesce(sum(lg.c2)
-FILTER (WHERE lg.bits & 16 <> 0), 0) / 100.0 AS p1 FROM lg), ca AS (SELECT count(*) FILTER (WHERE
-(c.created_at < :di0::timestamptz AND (c.archived_at IS NULL OR c.archived_at >= :di0::timestamptz))) AS n0,
-count(*) FILTER (WHERE (c.created_at < :di0::timestamptz AND (c.archived_at IS NULL OR c.archived_at >=
-:di0::timestamptz)) AND CASE WHEN lg.l0 IS NOT NULL THEN (((lg.l0 AT TIME ZONE :tz::text)::date) +
-make_interval(months => pol.contact_interval_months))::date >= :d0::date ELSE ((coalesce(c.first_contact_at,
-(c.created_at AT TIME ZONE :tz::text)::date)) + make_interval(months => pol.contact_interval_months))::date
->= :d0::date AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND i.archived_at IS
-NULL AND i.occurred_at < :di0::timestamptz) AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.customer_id =
-c.id AND v.archived_at IS NULL AND v.visited_at < :di0::timestamptz) END) AS k0, count(*) FILTER (WHERE
-(c.created_at < :di1::timestamptz AND (c.archived_at IS NULL OR c.archived_at >= :di1::timestamptz))) AS n1,
-count(*) FILTER (WHERE (c.created_at < :di1::timestamptz AND (c.archived_at IS NULL OR c.archived_at >=
-:di1::timestamptz)) AND CASE WHEN lg.l1 IS NOT NULL THEN (((lg.l1 AT TIME ZONE :tz::text)::date) +
-make_interval(months => pol.contact_interval_months))::date >= :d1::date ELSE ((coalesce(c.first_contact_at,
-(c.created_at AT TIME ZONE :tz::text)::date)) + make_interval(months => pol.contact_interval_months))::date
->= :d1::date AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND i.archived_at IS
-NULL AND i.occurred_at < :di1::timestamptz) AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.customer_id =
-c.id AND v.archived_at IS NULL AND v.visited_at < :di1::timestamptz) END) AS k1 FROM customers c JOIN
-cadence_policies pol ON pol.tier = coalesce(c.tier_override, c.tier) LEFT JOIN lg ON lg.customer_id = c.id
-WHERE pol.contact_interval_months IS NOT NULL AND c.status <> 'lost' AND c.created_at < :di0::timestamptz
-AND c.owner_id = :small::uuid), vp AS (SELECT count(*) FILTER (WHERE v.planned_date >= :f0::date AND
-v.planned_date < :t0::date) AS planned0, count(*) FILTER (WHERE v.planned_date >= :f0::date AND
-v.planned_date < :t0::date AND v.status = 'completed') AS completed0, count(*) FILTER (WHERE v.planned_date
->= :f0::date AND v.planned_date < :t0::date AND v.status = 'cancelled') AS cancelled0, count(*) FILTER
-(WHERE v.planned_date >= :f0::date AND v.planned_date < :t0::date AND v.status IN ('planned', 'approved')
-AND v.planned_date < :today::date) AS missed0, count(*) FILTER (WHERE v.planned_date >= :f0::date AND
-v.planned_date < :t0::date AND v.status IN ('planned', 'approved') AND v.planned_date >= :today::date) AS
-pending0, count(*) FILTER (WHERE v.planned_date >= :f1::date AND v.planned_date < :f0::date) AS planned1,
-count(*) FILTER (WHERE v.planned_date >= :f1::date AND v.planned_date < :f0::date AND v.status =
-'completed') AS completed1, count(*) FILTER (WHERE v.planned_date >= :f1::date AND v.planned_date <
-:f0::date AND v.status = 'cancelled') AS cancelled1, count(*) FILTER (WHERE v.planned_date >= :f1::date AND
-v.planned_date < :f0::date AND v.status IN ('planned', 'approved') AND v.planned_date < :today::date) AS
-missed1, count(*) FILTER (WHERE v.planned_date >= :f1::date AND v.planned_date < :f0::date AND v.status IN
-('planned', 'approved') AND v.planned_date >= :today::date) AS pending1 FROM visit_plans v JOIN customers c
-ON c.id = v.customer_id WHERE v.planned_date >= :f1::date AND v.planned_date < :t0::date AND c.owner_id =
-:small::uuid), sa AS (SELECT count(*) FILTER (WHERE s.responded_at >= :fi0::timestamptz AND s.responded_at <
-:ti0::timestamptz) AS n0, avg(s.overall) FILTER (WHERE s.responded_at >= :fi0::timestamptz AND
-s.responded_at < :ti0::timestamptz) AS o0, count(*) FILTER (WHERE s.responded_at >= :fi0::timestamptz AND
-s.responded_at < :ti0::timestamptz AND s.nps >= 9) AS pr0, count(*) FILTER (WHERE s.responded_at >=
-:fi0::timestamptz AND s.responded_at < :ti0::timestamptz AND s.nps <= 6) AS de0, count(*) FILTER (WHERE
-s.responded_at >= :fi1::timestamptz AND s.responded_at < :fi0::timestamptz) AS n1, avg(s.overall) FILTER
-(WHERE s.responded_at >= :fi1::timestamptz AND s.responded_at < :fi0::timestamptz) AS o1, count(*) FILTER
-(WHERE s.responded_at >= :fi1::timestamptz AND s.responded_at < :fi0::timestamptz AND s.nps >= 9) AS pr1,
-count(*) FILTER (WHERE s.responded_at >= :fi1::timestamptz AND s.responded_at < :fi0::timestamptz AND s.nps
-<= 6) AS de1 FROM survey_responses s JOIN customers c ON c.id = s.customer_id WHERE s.responded_at >=
-:fi1::timestamptz AND s.responded_at < :ti0::timestamptz AND c.owner_id = :small::uuid), co AS (SELECT
-count(*) FILTER (WHERE k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz) AS n0,
-count(k.first_response_at) FILTER (WHERE k.received_at >= :fi0::timestamptz AND k.received_at <
-:ti0::timestamptz) AS responded0, extract(epoch FROM avg(k.first_response_at - k.received_at) FILTER (WHERE
-k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz)) AS response_s0,
-count(k.resolved_at) FILTER (WHERE k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz)
-AS resolved0, extract(epoch FROM avg(k.resolved_at - k.received_at) FILTER (WHERE k.received_at >=
-:fi0::timestamptz AND k.received_at < :ti0::timestamptz)) AS resolution_s0, count(*) FILTER (WHERE
-k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz AND
+FILTER (WHERE lg.bits & 16 <> 0), 0) / 100.0 AS p1 FROM lg), pt AS (SELECT pol.tier, x.x0, x.x1,
+x.x0::timestamp AT TIME ZONE :tz::text AS h0, x.x1::timestamp AT TIME ZONE :tz::text AS h1 FROM
+cadence_policies pol, LATERAL (SELECT (:d0::date - make_interval(months =>
+pol.contact_interval_months))::date AS y0, (:d1::date - make_interval(months =>
+pol.contact_interval_months))::date AS y1) y, LATERAL (SELECT CASE WHEN (y.y0 + make_interval(months =>
+pol.contact_interval_months))::date >= :d0::date THEN y.y0 ELSE y.y0 + 1 END AS x0, CASE WHEN (y.y1 +
+make_interval(months => pol.contact_interval_months))::date >= :d1::date THEN y.y1 ELSE y.y1 + 1 END AS x1)
+x WHERE pol.contact_interval_months IS NOT NULL), ca AS (SELECT count(*) FILTER (WHERE (c.created_at <
+:di0::timestamptz AND (c.archived_at IS NULL OR c.archived_at >= :di0::timestamptz))) AS n0, count(*) FILTER
+(WHERE (c.created_at < :di0::timestamptz AND (c.archived_at IS NULL OR c.archived_at >= :di0::timestamptz))
+AND CASE WHEN lg.l0 IS NOT NULL THEN lg.l0 >= pt.h0 ELSE coalesce(c.first_contact_at >= pt.x0, c.created_at
+>= pt.h0) AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND i.archived_at IS NULL
+AND i.occurred_at < :di0::timestamptz) AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.customer_id = c.id AND
+v.archived_at IS NULL AND v.visited_at < :di0::timestamptz) END) AS k0, count(*) FILTER (WHERE (c.created_at
+< :di1::timestamptz AND (c.archived_at IS NULL OR c.archived_at >= :di1::timestamptz))) AS n1, count(*)
+FILTER (WHERE (c.created_at < :di1::timestamptz AND (c.archived_at IS NULL OR c.archived_at >=
+:di1::timestamptz)) AND CASE WHEN lg.l1 IS NOT NULL THEN lg.l1 >= pt.h1 ELSE coalesce(c.first_contact_at >=
+pt.x1, c.created_at >= pt.h1) AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND
+i.archived_at IS NULL AND i.occurred_at < :di1::timestamptz) AND NOT EXISTS (SELECT 1 FROM visits v WHERE
+v.customer_id = c.id AND v.archived_at IS NULL AND v.visited_at < :di1::timestamptz) END) AS k1 FROM
+customers c JOIN pt ON pt.tier = coalesce(c.tier_override, c.tier) LEFT JOIN lg ON lg.customer_id = c.id
+WHERE c.status <> 'lost' AND c.created_at < :di0::timestamptz AND c.owner_id = :small::uuid), vp AS (SELECT
+count(*) FILTER (WHERE v.planned_date >= :f0::date AND v.planned_date < :t0::date) AS planned0, count(*)
+FILTER (WHERE v.planned_date >= :f0::date AND v.planned_date < :t0::date AND v.status = 'completed') AS
+completed0, count(*) FILTER (WHERE v.planned_date >= :f0::date AND v.planned_date < :t0::date AND v.status =
+'cancelled') AS cancelled0, count(*) FILTER (WHERE v.planned_date >= :f0::date AND v.planned_date <
+:t0::date AND v.status IN ('planned', 'approved') AND v.planned_date < :today::date) AS missed0, count(*)
+FILTER (WHERE v.planned_date >= :f0::date AND v.planned_date < :t0::date AND v.status IN ('planned',
+'approved') AND v.planned_date >= :today::date) AS pending0, count(*) FILTER (WHERE v.planned_date >=
+:f1::date AND v.planned_date < :f0::date) AS planned1, count(*) FILTER (WHERE v.planned_date >= :f1::date
+AND v.planned_date < :f0::date AND v.status = 'completed') AS completed1, count(*) FILTER (WHERE
+v.planned_date >= :f1::date AND v.planned_date < :f0::date AND v.status = 'cancelled') AS cancelled1,
+count(*) FILTER (WHERE v.planned_date >= :f1::date AND v.planned_date < :f0::date AND v.status IN
+('planned', 'approved') AND v.planned_date < :today::date) AS missed1, count(*) FILTER (WHERE v.planned_date
+>= :f1::date AND v.planned_date < :f0::date AND v.status IN ('planned', 'approved') AND v.planned_date >=
+:today::date) AS pending1 FROM visit_plans v JOIN customers c ON c.id = v.customer_id WHERE v.planned_date
+>= :f1::date AND v.planned_date < :t0::date AND c.owner_id = :small::uuid), sa AS (SELECT count(*) FILTER
+(WHERE s.responded_at >= :fi0::timestamptz AND s.responded_at < :ti0::timestamptz) AS n0, avg(s.overall)
+FILTER (WHERE s.responded_at >= :fi0::timestamptz AND s.responded_at < :ti0::timestamptz) AS o0, count(*)
+FILTER (WHERE s.responded_at >= :fi0::timestamptz AND s.responded_at < :ti0::timestamptz AND s.nps >= 9) AS
+pr0, count(*) FILTER (WHERE s.responded_at >= :fi0::timestamptz AND s.responded_at < :ti0::timestamptz AND
+s.nps <= 6) AS de0, count(*) FILTER (WHERE s.responded_at >= :fi1::timestamptz AND s.responded_at <
+:fi0::timestamptz) AS n1, avg(s.overall) FILTER (WHERE s.responded_at >= :fi1::timestamptz AND
+s.responded_at < :fi0::timestamptz) AS o1, count(*) FILTER (WHERE s.responded_at >= :fi1::timestamptz AND
+s.responded_at < :fi0::timestamptz AND s.nps >= 9) AS pr1, count(*) FILTER (WHERE s.responded_at >=
+:fi1::timestamptz AND s.responded_at < :fi0::timestamptz AND s.nps <= 6) AS de1 FROM survey_responses s JOIN
+customers c ON c.id = s.customer_id WHERE s.responded_at >= :fi1::timestamptz AND s.responded_at <
+:ti0::timestamptz AND c.owner_id = :small::uuid), co AS (SELECT count(*) FILTER (WHERE k.received_at >=
+:fi0::timestamptz AND k.received_at < :ti0::timestamptz) AS n0, count(k.first_response_at) FILTER (WHERE
+k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz) AS responded0, extract(epoch FROM
+avg(k.first_response_at - k.received_at) FILTER (WHERE k.received_at >= :fi0::timestamptz AND k.received_at
+< :ti0::timestamptz)) AS response_s0, count(k.resolved_at) FILTER (WHERE k.received_at >= :fi0::timestamptz
+AND k.received_at < :ti0::timestamptz) AS resolved0, extract(epoch FROM avg(k.resolved_at - k.received_at)
+FILTER (WHERE k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz)) AS resolution_s0,
+count(*) FILTER (WHERE k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz AND
 crm_sla_status(k.first_response_due, k.first_response_at, 0, now()) = 'met') AS rmet0, count(*) FILTER
 (WHERE k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz AND
 crm_sla_status(k.first_response_due, k.first_response_at, 0, now()) = 'breached') AS rbreached0, count(*)
