@@ -79,6 +79,7 @@ static const char *const Q_BUDGET_REPORT[] = {"year", "group_by", NULL};
 /* ---- end of budgets query parameters ---- */
 
 /* ==== kpis query parameters (insert below this line) ==== */
+static const char *const Q_KPIS[] = {"period", "owner_id", NULL};
 /* ---- end of kpis query parameters ---- */
 
 const struct route routes[] = {
@@ -284,6 +285,7 @@ const struct route routes[] = {
     /* ---- end of budgets routes ---- */
 
     /* ==== kpis routes (insert below this line) ==== */
+    {"GET", "/v1/reports/kpis", kpis_get, ROLES(SALES | MANAGER | FINANCE | OFFICE | ADMIN), RT_TX, Q_KPIS},
     /* ---- end of kpis routes ---- */
 
     /* audit */

@@ -25,6 +25,10 @@ TARGETS = {  # scenario: minimum ratio of service req/s to the pgbench ceiling
     "overdue": 0.5,
     "overdue_sales": 0.5,
     "completion": 0.8,
+    "kpis": 0.8,
+    "kpis_sales": 0.8,
+    "cost_benefit": 0.8,
+    "complaints": 0.8,
 }
 GET_P99_MAX_MS = 15.0
 PEAK_RSS_MAX_MB = 48.0
@@ -35,6 +39,10 @@ LABELS = {
     "overdue": "GET /v1/reports/overdue?kind=contact",
     "overdue_sales": "… overdue as a sales rep (2,000)",
     "completion": "GET /v1/reports/visit-completion",
+    "kpis": "GET /v1/reports/kpis (quarter)",
+    "kpis_sales": "… KPI board as a sales rep (2,000)",
+    "cost_benefit": "GET /v1/reports/cost-benefit",
+    "complaints": "GET /v1/reports/complaints",
 }
 
 

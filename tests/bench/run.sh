@@ -17,7 +17,14 @@
 #   overdue_sales  the same as a sales rep owning ~2,000 customers
 #   completion     GET /v1/reports/visit-completion?period=2026   as the sales_manager; 4 connections
 #                  (and pgbench clients): a year of ~40,000 plans takes ~0.1 s of database time, and
-#                  32 in flight would queue past the service's 2 s wait for a pool connection. It prints req/s, p50/p99, each ratio
+#                  32 in flight would queue past the service's 2 s wait for a pool connection.
+# Then it seeds 1,000,000 ERP transactions over two years, 60,000 survey responses, 20,000 complaints,
+# budgets and 50,000 expenses (seed_kpis.sql) and measures, each with 4 connections (8 for the rep):
+#   kpis           GET /v1/reports/kpis (the current quarter and the one before) as the sales_manager
+#   kpis_sales     the same as the sales rep owning ~2,000 customers
+#   cost_benefit   GET /v1/reports/cost-benefit?year=<this year>&group_by=tier as the sales_manager
+#   complaints     GET /v1/reports/complaints?from=<Jan 1>&to=<Dec 31> as the sales_manager
+# It prints req/s, p50/p99, each ratio
 # to its ceiling, the service's peak RSS, and where the CPU went; the results go to
 # build/bench/results.json, raw outputs to build/bench/raw/, the service and PostgreSQL logs to
 # build/bench/.
@@ -272,18 +279,26 @@ client_cpu() {
 # scenarios' ceilings run with the service's own plan_cache_mode (force_generic_plan): their
 # statements take parameters whose generic plans differ from pgbench's default custom ones.
 declare -A scripts=([get]=get.lua [list]=list.lua [post]=post.lua
-    [overdue]=overdue.lua [overdue_sales]=overdue.lua [completion]=completion.lua)
+    [overdue]=overdue.lua [overdue_sales]=overdue.lua [completion]=completion.lua
+    [kpis]=kpis.lua [kpis_sales]=kpis.lua [cost_benefit]=cost_benefit.lua [complaints]=complaints.lua)
 declare -A routes=([get]='/v1/customers/{id}' [list]='/v1/customers' [post]='/v1/customers'
-    [overdue]=/v1/reports/overdue [overdue_sales]=/v1/reports/overdue [completion]=/v1/reports/visit-completion)
+    [overdue]=/v1/reports/overdue [overdue_sales]=/v1/reports/overdue [completion]=/v1/reports/visit-completion
+    [kpis]=/v1/reports/kpis [kpis_sales]=/v1/reports/kpis [cost_benefit]=/v1/reports/cost-benefit
+    [complaints]=/v1/reports/complaints)
 declare -A tokens=()
-declare -A concurrency=([completion]=4)
-declare -A pg_options=([overdue]='-c plan_cache_mode=force_generic_plan'
-    [overdue_sales]='-c plan_cache_mode=force_generic_plan' [completion]='-c plan_cache_mode=force_generic_plan')
+# The KPI board as a manager reads three quarters of 1,000,000 transactions and of the contact logs
+# (a few hundred ms of database time): 4 in flight, like completion; a rep's board is far cheaper.
+declare -A concurrency=([completion]=4 [kpis]=4 [kpis_sales]=8 [cost_benefit]=4 [complaints]=4)
+generic='-c plan_cache_mode=force_generic_plan'
+declare -A pg_options=([overdue]="$generic" [overdue_sales]="$generic" [completion]="$generic"
+    [kpis]="$generic" [kpis_sales]="$generic" [cost_benefit]="$generic" [complaints]="$generic")
+kpi_year=""
 
 run_wrk() { # SCENARIO TAG DURATION_S
     local scen=$1 tag=$2 secs=$3
     children_cpu "$raw/.cpu-before"
     CRM_BENCH_DIR="$bench" CRM_BENCH_TOKEN="${tokens[$scen]:-$manager_token}" CRM_BENCH_IDS="$raw/ids.txt" \
+        CRM_BENCH_YEAR="$kpi_year" \
         CRM_BENCH_RUN="$tag" CRM_BENCH_OUT="$raw/$scen.$tag.json" \
         wrk -t"$THREADS" -c"${concurrency[$scen]:-$CONNECTIONS}" -d"${secs}s" --latency -s "$bench/${scripts[$scen]}" \
         "$svc_url" >"$raw/$scen.$tag.txt" 2>&1 || die "$scen: wrk failed: $(cat "$raw/$scen.$tag.txt")"
@@ -295,6 +310,7 @@ run_wrk() { # SCENARIO TAG DURATION_S
 run_pgbench() { # SCENARIO OUTFILE DURATION_S
     local scen=$1 file=$2 secs=$3 vars=(-D owner="$manager_id" -D period_from=2026-01-01 -D period_to=2027-01-01)
     [ -z "$small_id" ] || vars+=(-D small="$small_id")
+    [ -z "$kpi_year" ] || vars+=(-D year="$kpi_year" -D year_from="$kpi_year-01-01" -D year_to="$kpi_year-12-31")
     children_cpu "$raw/.cpu-before"
     PGOPTIONS="${pg_options[$scen]:-}" "$PG_BIN_DIR/pgbench" -n -M prepared -c "${concurrency[$scen]:-$CONNECTIONS}" \
         -j "$THREADS" -T "$secs" "${vars[@]}" -f "$bench/pg_$scen.sql" \
@@ -354,6 +370,25 @@ psql_db -At -F ' ' -c "SELECT (SELECT count(*) FROM interactions), (SELECT count
           "$n_int" "$n_vis" "$n_plans" "$n_fu" "$seed_ms" "$small_id" "$n_small"; }
 
 for scen in overdue overdue_sales completion; do
+    measure "$scen"
+done
+
+# ---- KPI board and the issue-5 reports: 1,000,000 transactions ----
+
+stage="seed for the KPI board"
+section "seeding 1,000,000 transactions, survey responses, complaints, budgets and expenses"
+tokens[kpis_sales]=${tokens[overdue_sales]}
+seed_start=$(date +%s%N)
+psql_db -q -v author="$manager_id" -f "$bench/seed_kpis.sql"
+seed_ms=$((($(date +%s%N) - seed_start) / 1000000))
+kpi_year=$(psql_db -At -c "SELECT extract(year FROM crm_today())::int")
+psql_db -At -F ' ' -c "SELECT (SELECT count(*) FROM transactions), (SELECT count(*) FROM survey_responses),
+        (SELECT count(*) FROM complaints), (SELECT count(*) FROM budgets), (SELECT count(*) FROM expenses)" |
+    { read -r n_tx n_resp n_cmp n_bud n_exp
+      printf 'seeded %s transactions, %s survey responses, %s complaints, %s budgets, %s expenses in %d ms; year %s\n' \
+          "$n_tx" "$n_resp" "$n_cmp" "$n_bud" "$n_exp" "$seed_ms" "$kpi_year"; }
+
+for scen in kpis kpis_sales cost_benefit complaints; do
     measure "$scen"
 done
 

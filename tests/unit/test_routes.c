@@ -45,7 +45,7 @@
 #include "ops/metrics.h"
 #include "validate/validate.h"
 
-#define MAX_OPS 128
+#define MAX_OPS 256
 #define MAX_PARAMS 32
 #define MAX_ROLES 16
 #define MAX_COMPONENTS 64
