@@ -5,8 +5,8 @@
  * settles the period (the requested one, else the current quarter in
  * business time) and the period of the same length immediately before it,
  * and returns their names and every boundary the figures need, as dates and
- * as business-time instants; it also turns JIT off and raises work_mem for
- * the transaction. The second binds those boundaries as parameters (KPI_F0 …
+ * as business-time instants; it also raises work_mem for the transaction
+ * (JIT is off on every connection: db.c). The second binds those boundaries as parameters (KPI_F0 …
  * KPI_MONTHS): a parameter is a constant to the executor, where the same
  * values joined in from a CTE cost twice as much per row of the logs it
  * aggregates.
@@ -74,12 +74,11 @@
     "((q.d0 + 1)::timestamp AT TIME ZONE q.tz)::text, "                                                        \
     "(((q.d1 - make_interval(months => q.w))::date - 4)::timestamp AT TIME ZONE q.tz)::text, "                \
     "((q.d1 + 1)::timestamp AT TIME ZONE q.tz)::text, q.tz, q.m::text, "                                       \
-    "set_config('jit', 'off', true), set_config('work_mem', '32MB', true) FROM q"
+    "set_config('work_mem', '32MB', true) FROM q"
 
 /* Columns of SQL_KPI_PERIOD: the two periods' name, first and last day, then
- * the parameters of the figures statement, in their order. JIT is off for
- * the transaction because compiling the figures statement takes seconds and
- * running it a fraction of one; work_mem holds a customer set per log. */
+ * the parameters of the figures statement, in their order. work_mem holds
+ * a customer set per log. */
 enum { KPI_PERIOD_COLS = 3, KPI_COL_PREVIOUS = KPI_PERIOD_COLS, KPI_COL_PARAMS = 2 * KPI_PERIOD_COLS,
        KPI_NPARAMS = 16 };
 static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "to"};
