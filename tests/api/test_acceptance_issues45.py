@@ -1153,3 +1153,101 @@ def test_extreme_expense_and_complaint_times_never_500(api, users, make_customer
     assert act(api, users["office"], cm["id"], "acknowledge").status_code == 200
     r = act(api, users["office"], cm["id"], "assign", dict(assign_body(users), resolution_due="9999-12-31T23:59:59Z"))
     assert r.status_code in (200, 422), r.text
+
+
+def test_every_201_has_a_location_that_answers(api, users, make_customer, today):
+    c = make_customer("sales")
+    cm = file_complaint(api, users["office"], c["id"])
+    created = []
+    for step, body in [("acknowledge", None), ("assign", assign_body(users)), ("start", None)]:
+        assert act(api, users["office"], cm["id"], step, body).status_code == 200
+    created.append((act(api, users["office"], cm["id"], "notes", {"note": "进展"}), "office"))
+    created.append((api.post("/v1/surveys", users["office"], {"title": unique("t"), "period": "2026-H2",
+                                                               "method": "phone", "target_customer_ids": [c["id"]]}),
+                    "office"))
+    created.append((api.post("/v1/budgets", users["finance"], {"year": next(_budget_years), "category": "visits",
+                                                                "amount": "5.00"}), "finance"))
+    created.append((api.call("PUT", "/v1/customers/by-external-code/C" + uuid.uuid4().hex[:10], users["erp"],
+                             json_body={"name": unique("主数据"), "owner_id": users.ids["sales"]}), "erp"))
+    created.append((api.post(f"/v1/complaints", users["sales"], {"customer_id": c["id"], "channel": "wechat",
+                                                                  "category": "delivery", "severity": "normal",
+                                                                  "description": "交期延误"}), "sales"))
+    for r, who in created:
+        assert r.status_code in (200, 201), r.text
+        if r.status_code == 201:
+            loc = r.headers.get("Location")
+            assert loc and loc.startswith("/v1/"), (r.url, r.headers)
+            g = api.get(loc, users[who])
+            assert g.status_code == 200, (loc, g.text)
+            if "id" in g.json() and "id" in r.json():
+                assert g.json()["id"] == r.json()["id"]
+
+
+def test_action_replays_and_racing_twins(api, users, rep, db):
+    import threading
+    rid, rtok = rep()
+    year = 2002
+    assert api.post("/v1/budgets", users["finance"], {"year": year, "category": "visits", "owner_id": rid,
+                                                      "amount": "100.00"}).status_code == 201
+    x = api.post("/v1/expenses", rtok, {"category": "visits", "amount": "60.00", "expense_date": f"{year}-06-01",
+                                        "description": "拜访"}).json()
+    key = str(uuid.uuid4())
+    r1 = api.post(f"/v1/expenses/{x['id']}/approve", users["manager"], headers={"Idempotency-Key": key})
+    r2 = api.post(f"/v1/expenses/{x['id']}/approve", users["manager"], headers={"Idempotency-Key": key})
+    assert r1.status_code == r2.status_code == 200 and r1.json() == r2.json()
+    assert db(f"SELECT count(*) FROM audit_log WHERE entity_id = '{x['id']}' AND action = 'approve'") == "1"
+    # two managers racing on one claim: one approval, one 409
+    y = api.post("/v1/expenses", rtok, {"category": "visits", "amount": "30.00", "expense_date": f"{year}-06-02",
+                                        "description": "拜访"}).json()
+    other_mgr = api.post("/v1/users", users["admin"], {"username": "m" + uuid.uuid4().hex[:10], "display_name": "经理2",
+                                                       "role": "sales_manager", "password": USER_PASSWORD}).json()
+    tok2 = api.login(other_mgr["username"], USER_PASSWORD)
+    results = []
+    def go(tok):
+        results.append(api.post(f"/v1/expenses/{y['id']}/approve", tok).status_code)
+    ts = [threading.Thread(target=go, args=(t,)) for t in (users["manager"], tok2)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    assert sorted(results) == [200, 409], results
+    assert db(f"SELECT count(*) FROM audit_log WHERE entity_id = '{y['id']}' AND action = 'approve'") == "1"
+    assert db(f"SELECT status FROM expenses WHERE id = '{y['id']}'") == "approved"
+
+
+def test_open_survey_targets_are_frozen(api, users, make_customer):
+    c, d = make_customer("sales"), make_customer("sales")
+    s = open_survey(api, users, [c])
+    r = api.patch(f"/v1/surveys/{s['id']}", users["office"], {"target_customer_ids": [c["id"], d["id"]]})
+    assert r.status_code in (409, 422), r.text
+    assert api.get(f"/v1/surveys/{s['id']}", users["office"]).json()["targeted_count"] == 1
+    assert_invalid(api.post(f"/v1/surveys/{s['id']}/responses", users["sales"], dict(scores(), customer_id=d["id"])),
+                   "customer_id")
+    for f, v in (("status", "closed"), ("targeted_count", 5), ("opened_at", iso(now_utc()))):
+        assert_invalid(api.patch(f"/v1/surveys/{s['id']}", users["office"], {f: v}), f)
+
+
+def test_complaint_event_of_another_complaint_is_not_reachable(api, users, make_customer):
+    mine, theirs = make_customer("sales"), make_customer("sales2")
+    a = file_complaint(api, users["office"], mine["id"])
+    b = file_complaint(api, users["office"], theirs["id"])
+    assert act(api, users["office"], b["id"], "acknowledge", {"note": "机密备注"}).status_code == 200
+    ev = api.get(f"/v1/complaints/{b['id']}/events", users["office"]).json()["items"]
+    assert ev
+    for e in ev:
+        x = problem(api.get(f"/v1/complaints/{a['id']}/events/{e['id']}", users["sales"]), 404)
+        y = problem(api.get(f"/v1/complaints/{a['id']}/events/{uuid.uuid4()}", users["sales"]), 404)
+        assert same_problem(x, y)
+        problem(api.get(f"/v1/complaints/{b['id']}/events/{e['id']}", users["sales"]), 404)
+        assert api.get(f"/v1/complaints/{b['id']}/events/{e['id']}", users["sales2"]).status_code == 200
+
+
+def test_complaint_search_treats_wildcards_literally(api, users, make_customer):
+    c = make_customer("sales")
+    tag = uuid.uuid4().hex[:8]
+    plain = file_complaint(api, users["office"], c["id"], description=f"色差{tag}严重")
+    pct = file_complaint(api, users["office"], c["id"], description=f"色差{tag}%_严重")
+    ids = [i["id"] for i in api.get(f"/v1/complaints?customer_id={c['id']}&q=%25", users["office"]).json()["items"]]
+    assert ids == [pct["id"]]
+    ids = [i["id"] for i in api.get(f"/v1/complaints?customer_id={c['id']}&q=_", users["office"]).json()["items"]]
+    assert ids == [pct["id"]]
+    ids = {i["id"] for i in api.get(f"/v1/complaints?customer_id={c['id']}&q={tag}", users["office"]).json()["items"]}
+    assert ids == {plain["id"], pct["id"]}
