@@ -1251,3 +1251,19 @@ def test_complaint_search_treats_wildcards_literally(api, users, make_customer):
     assert ids == [pct["id"]]
     ids = {i["id"] for i in api.get(f"/v1/complaints?customer_id={c['id']}&q={tag}", users["office"]).json()["items"]}
     assert ids == {plain["id"], pct["id"]}
+
+
+@pytest.mark.parametrize("after,status", [(dt.timedelta(hours=1), "met"),
+                                          (dt.timedelta(hours=1, seconds=1), "breached"),
+                                          (dt.timedelta(minutes=59, seconds=59), "met")])
+def test_first_response_exactly_at_the_deadline(api, users, make_customer, after, status):
+    c = make_customer("sales")
+    received = now_utc() - dt.timedelta(hours=3)
+    cm = file_complaint(api, users["office"], c["id"], severity="urgent", received_at=iso(received))
+    r = act(api, users["office"], cm["id"], "acknowledge", {"responded_at": iso(received + after)})
+    assert r.status_code == 200, r.text
+    assert r.json()["first_response_status"] == status, r.json()
+    # a first response before the complaint was received is refused
+    cm2 = file_complaint(api, users["office"], c["id"], severity="urgent", received_at=iso(received))
+    assert_invalid(act(api, users["office"], cm2["id"], "acknowledge",
+                       {"responded_at": iso(received - dt.timedelta(seconds=1))}), "responded_at")
