@@ -41,10 +41,11 @@ static int hexval(char c)
     return -1;
 }
 
-/* Decodes application/x-www-form-urlencoded text; NULL on a bad escape, an
- * embedded NUL or a result that is not valid UTF-8 (which would otherwise
- * reach PostgreSQL and come back as a 422 or 500). */
-static char *url_decode(const char *s, size_t len)
+/* Decodes application/x-www-form-urlencoded text (form: '+' is a space) or
+ * a path (not form: '+' stays); NULL on a bad escape, an embedded NUL or a
+ * result that is not valid UTF-8 (which would otherwise reach PostgreSQL
+ * and come back as a 422 or 500). */
+static char *url_decode(const char *s, size_t len, bool form)
 {
     char *out = xmalloc(len + 1);
     size_t o = 0;
@@ -58,7 +59,7 @@ static char *url_decode(const char *s, size_t len)
             }
             out[o++] = (char)(hi << 4 | lo);
             i += 2;
-        } else if (s[i] == '+') {
+        } else if (form && s[i] == '+') {
             out[o++] = ' ';
         } else {
             out[o++] = s[i];
@@ -70,6 +71,11 @@ static char *url_decode(const char *s, size_t len)
         return NULL;
     }
     return out;
+}
+
+char *request_path_decode(const char *path)
+{
+    return url_decode(path, strlen(path), false);
 }
 
 int request_parse_query(struct request *r, const char *qs, char *err, size_t errlen)
@@ -87,8 +93,8 @@ int request_parse_query(struct request *r, const char *qs, char *err, size_t err
                 snprintf(err, errlen, "too many query parameters");
                 return -1;
             }
-            char *key = url_decode(p, klen);
-            char *value = eq ? url_decode(eq + 1, len - klen - 1) : xstrdup("");
+            char *key = url_decode(p, klen, true);
+            char *value = eq ? url_decode(eq + 1, len - klen - 1, true) : xstrdup("");
             if (!key || !value || !*key) {
                 free(key);
                 free(value);

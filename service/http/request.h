@@ -60,6 +60,12 @@ const char *request_param(const struct request *r, int i);
 /* Query value or NULL when absent. The router has already rejected unknown and repeated parameters. */
 const char *request_query(const struct request *r, const char *key);
 
+/* The request path with its %XX escapes decoded (Civetweb leaves it raw:
+ * its decoding would cut a path at an escaped NUL, so "/v1/transactions/a%00b"
+ * would name "a"). Caller frees; NULL on a bad escape, an escaped NUL or
+ * invalid UTF-8. */
+char *request_path_decode(const char *path) WUR;
+
 /* Splits a raw query string into r->query. Returns 0, or -1 with a message
  * in err (malformed escape, repeated key, too many parameters). */
 int request_parse_query(struct request *r, const char *qs, char *err, size_t errlen) WUR;

@@ -470,9 +470,14 @@ static void pipeline(struct request *r)
         problem_send(r, 400, "Transfer-Encoding and Content-Length must not both be sent");
         return;
     }
-    const char *path = r->ri->local_uri;
-    if (!path) {
+    if (!r->ri->local_uri) {
         problem_send(r, 400, "malformed request target");
+        return;
+    }
+    /* A path with an escaped NUL or invalid UTF-8 names no resource. */
+    char *path = request_path_decode(r->ri->local_uri);
+    if (!path) {
+        problem_send(r, 404, NULL);
         return;
     }
     char allow[128];
@@ -480,6 +485,7 @@ static void pipeline(struct request *r)
     const char *match_method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
     r->route = router_match(match_method, path, &path_matched, allow, sizeof allow, r->path_params,
                             &r->n_path_params);
+    free(path);
     if (strcmp(r->method, "OPTIONS") == 0 && path_matched) {
         r->route = NULL;
         reply_header(r, "Allow", allow);

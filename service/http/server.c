@@ -55,7 +55,9 @@ int server_start(void)
                              "tcp_nodelay", "1",
                              "max_request_size", "16384",
                              "enable_directory_listing", "no",
-                             "decode_url", "yes",
+                             /* The router decodes the path itself (request_path_decode): Civetweb's
+                              * decoding cuts it at an escaped NUL. */
+                             "decode_url", "no",
                              /* Civetweb would otherwise answer CORS preflights itself with
                               * "Access-Control-Allow-Origin: *" for any origin; the router
                               * answers them from CRM_CORS_ORIGINS. */

@@ -21,7 +21,8 @@
 
 /* group_by=: the group key (text) and the active-customer count each group
  * is rated against (a.n: the caller's active customers; per owner: the
- * owner's). Constant fragments, the only text printed into the statement. */
+ * owner's, as far as the caller may see them). Constant fragments, the
+ * only text printed into the statement. */
 static const struct complaint_grouping {
     const char *name;
     const char *key;
@@ -32,8 +33,7 @@ static const struct complaint_grouping {
     {"root_cause", "cm.root_cause", "g.key", "a.n"},
     {"severity", "cm.severity", "g.key", "a.n"},
     {"owner", "c.owner_id::text", "(SELECT u.display_name FROM users u WHERE u.id = g.key::uuid)",
-     "CASE WHEN g.overall THEN a.n ELSE (SELECT count(*) FROM customers c WHERE c.owner_id = g.key::uuid AND "
-     "c.status = 'active' AND c.archived_at IS NULL) END"},
+     "CASE WHEN g.overall THEN a.n ELSE coalesce((SELECT ao.n FROM ao WHERE ao.owner_id = g.key::uuid), 0) END"},
 };
 static const struct complaint_grouping no_grouping = {NULL, "NULL::text", "NULL::text", "a.n"};
 
@@ -105,9 +105,13 @@ enum { GROUP_FIRST_FIGURE = 2, GROUP_OVERALL = GROUP_NCOLS, GROUP_TZ };
     "count(*) FILTER (WHERE k.s_res = 'breached') AS res_breached, "                                          \
     "count(*) FILTER (WHERE k.repeat) AS repeats, avg(k.satisfaction) AS satisfaction, "                      \
     "coalesce(sum(k.refund_amount), 0)::numeric(16, 2) AS refund_total FROM k "
-/* The caller's active customers (a.n); printf: the scope condition. */
+/* The caller's active customers (a.n) and per owner (ao: only those the
+ * caller may see, so a rep assigned another rep's complaint learns nothing
+ * of that rep's portfolio); printf: the scope condition, twice. */
 #define SQL_REPORT_ACTIVE                                                                                     \
-    "), a AS (SELECT count(*) AS n FROM customers c WHERE c.status = 'active' AND c.archived_at IS NULL%s) "
+    "), a AS (SELECT count(*) AS n FROM customers c WHERE c.status = 'active' AND c.archived_at IS NULL%s), "  \
+    "ao AS (SELECT c.owner_id, count(*) AS n FROM customers c WHERE c.status = 'active' "                     \
+    "AND c.archived_at IS NULL%s GROUP BY c.owner_id) "
 
 /* One worklist item (alias w: an open complaint with its next deadline). */
 #define AT_RISK_FIELDS(X)                                                                                     \
@@ -188,7 +192,7 @@ int reports_complaints(struct request *r)
     }
     sbuf_puts(&b.sql, SQL_REPORT_GROUPS);
     sbuf_puts(&b.sql, "GROUP BY GROUPING SETS ((), (k.key))");
-    sbuf_printf(&b.sql, SQL_REPORT_ACTIVE, scope);
+    sbuf_printf(&b.sql, SQL_REPORT_ACTIVE, scope, scope);
     sbuf_printf(&b.sql,
                 "SELECT " GROUP_FIELDS(RENDER_SQL) "g.overall, crm_tz() FROM (SELECT g.*, %s AS label, %s AS active "
                 "FROM g0 AS g, a) g%s ORDER BY g.overall DESC, g.key",

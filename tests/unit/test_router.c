@@ -564,6 +564,24 @@ static void test_request_cleanup(void **state)
     request_cleanup(&r);
 }
 
+/* The request path: escapes decoded, '+' kept; an escaped NUL, a bad
+ * escape or invalid UTF-8 refused (Civetweb's own decoding cut the path at
+ * %00, so /v1/transactions/X%00junk named X). */
+static void test_path_decode(void **state)
+{
+    (void)state;
+    char *p = request_path_decode("/v1/transactions/SO-1%2D2+3");
+    assert_string_equal(p, "/v1/transactions/SO-1-2+3");
+    free(p);
+    p = request_path_decode("/v1/customers/by-external-code/%E6%9D%AD");
+    assert_string_equal(p, "/v1/customers/by-external-code/\xe6\x9d\xad");
+    free(p);
+    assert_null(request_path_decode("/v1/transactions/X%00junk"));
+    assert_null(request_path_decode("/v1/%ff%fe"));
+    assert_null(request_path_decode("/v1/x%4"));
+    assert_null(request_path_decode("/v1/x%G1"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -582,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_query_empty_parts),
         cmocka_unit_test(test_parse_json),
         cmocka_unit_test(test_request_cleanup),
+        cmocka_unit_test(test_path_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
