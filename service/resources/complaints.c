@@ -613,8 +613,9 @@ out:
 }
 
 /* Corrections while the complaint is not closed (office side). A new
- * severity or received_at recomputes the first-response and start deadlines
- * from the current policy; otherwise deadlines stay as filed. */
+ * severity or received_at (only before the first response) recomputes the
+ * first-response and start deadlines from the current policy; otherwise
+ * deadlines stay as filed. */
 int complaints_update(struct request *r)
 {
     struct field_values fv = {0};
@@ -636,6 +637,19 @@ int complaints_update(struct request *r)
     const char *id = PQgetvalue(cur, 0, CM_ID_COL);
     if (contact_id && contact_check(r, contact_id, PQgetvalue(cur, 0, CM_CUSTOMER_COL), &v) != 0)
         goto out;
+    /* The service levels are measured from severity and received_at: once
+     * the first response is given they stay as filed, so a correction can
+     * never turn a breached leg into a met one. */
+    if (strcmp(PQgetvalue(cur, 0, CM_STATUS_COL), "received") != 0) {
+        if (has_sev)
+            verr_add(&v, "severity", "can no longer change after the first response");
+        if (has_recv)
+            verr_add(&v, "received_at", "can no longer change after the first response");
+        if (v.n) {
+            problem_validation(r, &v);
+            goto out;
+        }
+    }
     if (received_at) {
         static const char *const messages[] = {"must not be after the complaint was recorded",
                                                "must not be after the first response"};

@@ -534,6 +534,23 @@ def test_received_at_not_after_first_response(api, users, customer, file, advanc
                              {"received_at": iso(now_utc() + dt.timedelta(minutes=2))}), "received_at")
 
 
+def test_service_levels_fixed_after_first_response(api, users, customer, file, advance, db):
+    """A late downgrade (urgent → normal) or a later received_at would turn a breach into 'met'."""
+    c = file(customer["id"], severity="urgent", received_at=iso(now_utc() - dt.timedelta(hours=3)))
+    c = advance(c, "acknowledged")
+    assert c["first_response_status"] == "breached"
+    r = api.patch(cpath(c["id"]), users["office"],
+                  {"severity": "normal", "received_at": iso(now_utc() - dt.timedelta(minutes=30))})
+    body = problem(r, 422)
+    assert {e["field"] for e in body["errors"]} == {"severity", "received_at"}
+    after = api.get(cpath(c["id"]), users["office"]).json()
+    assert after["severity"] == "urgent" and after["first_response_status"] == "breached"
+    assert after["version"] == c["version"]
+    # other corrections stay possible
+    ok = api.patch(cpath(c["id"]), users["office"], {"description": "补充：客户电话确认"})
+    assert ok.status_code == 200 and ok.json()["first_response_due"] == c["first_response_due"]
+
+
 def test_closed_complaint_cannot_be_patched(api, users, customer, file, advance):
     c = advance(file(customer["id"]), "closed")
     assert_state(api.patch(cpath(c["id"]), users["office"], {"description": "x"}), "closed")
