@@ -67,8 +67,8 @@ def test_deadline_arithmetic(db, received, minutes, expected):
 
 
 def test_deadline_does_not_depend_on_the_session_time_zone(db):
-    a = db("SET TIME ZONE 'America/New_York'; SELECT extract(epoch FROM crm_sla_due('2026-11-01T05:30:00Z', 60))")
-    b = db("SET TIME ZONE 'Asia/Shanghai'; SELECT extract(epoch FROM crm_sla_due('2026-11-01T05:30:00Z', 60))")
+    a = db("SET LOCAL TIME ZONE 'America/New_York'; SELECT extract(epoch FROM crm_sla_due('2026-11-01T05:30:00Z', 60))")
+    b = db("SET LOCAL TIME ZONE 'Asia/Shanghai'; SELECT extract(epoch FROM crm_sla_due('2026-11-01T05:30:00Z', 60))")
     assert a == b == str(int(dt.datetime(2026, 11, 1, 6, 30, tzinfo=dt.timezone.utc).timestamp())) + ".000000"
 
 

@@ -245,7 +245,7 @@ def test_recompute_ages_transactions_out(api, users, customer, db, today, window
     assert c1["tier"] == "key"
     # a year passes: the row is now older than the window. Triggers off for this session,
     # so the stored tier is stale as it would be the morning after.
-    db(f"SET session_replication_role = replica; UPDATE transactions SET occurred_on = '{window_from}'::date - 1 "
+    db(f"SET LOCAL session_replication_role = replica; UPDATE transactions SET occurred_on = '{window_from}'::date - 1 "
        f"WHERE id = '{r.json()['id']}'")
     assert cust(api, users, customer["id"])["tier"] == "key"
     for role in ROLES:
@@ -277,7 +277,7 @@ def test_recompute_works_in_chunks(api, users, make_customer, db, today):
     assert r.status_code == 201, r.text
     owner = r.json()["id"]
     # 1,001 stale customers (triggers off for this session): two calls
-    db("SET session_replication_role = replica; "
+    db("SET LOCAL session_replication_role = replica; "
        "INSERT INTO customers (name, owner_id, tier, archived_at) SELECT 'stale-' || g, "
        f"'{owner}', 'vip', now() FROM generate_series(1, 998) g; "
        f"UPDATE customers SET tier = 'vip' WHERE id IN ({ids})")
