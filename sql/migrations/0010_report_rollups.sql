@@ -13,15 +13,18 @@
 -- cents: the sum of amount * 100 (exact: amount is numeric(16, 2)); returns
 -- are negative. purchases: how many of the rows have amount > 0 (the board's
 -- "bought in the period"). rows: how many rows the figures sum (a row
--- reaching 0 is deleted, so the table holds exactly the non-empty periods).
+-- reaching 0 is deleted, so the table holds exactly the non-empty periods;
+-- tests/api/test_report_rollups.py checks it against the transactions).
 -- Only live (archived_at IS NULL) CNY transactions count, like tiering.
 CREATE TABLE transaction_rollups (
     customer_id uuid NOT NULL REFERENCES customers (id),
     months      smallint NOT NULL CHECK (months IN (1, 3, 6, 12)),
     period_from date NOT NULL,
     cents       bigint NOT NULL,
-    purchases   integer NOT NULL CHECK (purchases >= 0),
-    rows        integer NOT NULL CHECK (rows >= 0),
+    -- No CHECK (purchases >= 0 AND rows >= 0): INSERT … ON CONFLICT checks
+    -- the proposed row (a negative delta) before it finds the conflict.
+    purchases   integer NOT NULL,
+    rows        integer NOT NULL,
     PRIMARY KEY (customer_id, months, period_from),
     CONSTRAINT transaction_rollups_aligned CHECK (
         extract(day FROM period_from) = 1 AND (extract(month FROM period_from)::int - 1) % months = 0)
@@ -58,23 +61,23 @@ DECLARE
         ELSE 'SELECT n.*, 1 AS sign FROM new_rows n UNION ALL SELECT o.*, -1 FROM old_rows o' END;
 BEGIN
     EXECUTE format($q$
-        WITH d AS (SELECT t.customer_id, t.occurred_on, t.amount, t.sign FROM (%s) t
-                   WHERE t.archived_at IS NULL AND t.currency = 'CNY'),
-        up AS (INSERT INTO transaction_rollups AS r (customer_id, months, period_from, cents, purchases, rows)
-               SELECT d.customer_id, m.months, crm_period_from(d.occurred_on, m.months),
-                      sum(d.sign * (d.amount * 100)::bigint), sum(d.sign * (d.amount > 0)::int), sum(d.sign)
-               FROM d CROSS JOIN (VALUES (1), (3), (6), (12)) AS m (months)
-               GROUP BY 1, 2, 3
-               HAVING sum(d.sign * (d.amount * 100)::bigint) <> 0 OR sum(d.sign * (d.amount > 0)::int) <> 0
-                   OR sum(d.sign) <> 0
-               ORDER BY 1, 2, 3
-               ON CONFLICT (customer_id, months, period_from) DO UPDATE
-                   SET cents = r.cents + excluded.cents, purchases = r.purchases + excluded.purchases,
-                       rows = r.rows + excluded.rows
-               RETURNING r.customer_id, r.months, r.period_from, r.rows)
-        DELETE FROM transaction_rollups r USING up
-        WHERE r.customer_id = up.customer_id AND r.months = up.months AND r.period_from = up.period_from
-          AND up.rows = 0$q$, src);
+        INSERT INTO transaction_rollups AS r (customer_id, months, period_from, cents, purchases, rows)
+        SELECT d.customer_id, m.months, crm_period_from(d.occurred_on, m.months),
+               sum(d.sign * (d.amount * 100)::bigint), sum(d.sign * (d.amount > 0)::int), sum(d.sign)
+        FROM (%s) d CROSS JOIN (VALUES (1), (3), (6), (12)) AS m (months)
+        WHERE d.archived_at IS NULL AND d.currency = 'CNY'
+        GROUP BY 1, 2, 3
+        HAVING sum(d.sign * (d.amount * 100)::bigint) <> 0 OR sum(d.sign * (d.amount > 0)::int) <> 0
+            OR sum(d.sign) <> 0
+        ORDER BY 1, 2, 3
+        ON CONFLICT (customer_id, months, period_from) DO UPDATE
+            SET cents = r.cents + excluded.cents, purchases = r.purchases + excluded.purchases,
+                rows = r.rows + excluded.rows$q$, src);
+    -- A second statement: the upsert's own rows are not visible to a DELETE
+    -- in the same statement.
+    EXECUTE format($q$
+        DELETE FROM transaction_rollups r WHERE r.rows = 0
+        AND r.customer_id IN (SELECT d.customer_id FROM (%s) d)$q$, src);
     RETURN NULL;
 END
 $$;
