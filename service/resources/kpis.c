@@ -18,9 +18,10 @@
  * Scoping is the customers' one: a sales rep's figures are those of the
  * customers they own now (c.owner_id; budgets: the budgets they own and the
  * expenses they claimed), the other roles see every customer, or one owner's
- * with owner_id. Every customer: one pass over the logs' date ranges (the
- * 0009 indexes), grouped by customer. One owner: per customer of theirs,
- * through the logs' customer indexes. */
+ * with owner_id. Every customer: the transactions' per-customer sums from
+ * the rollup of 0010 and one pass over the contacts' date ranges (the 0009
+ * indexes), grouped by customer. One owner: per customer of theirs, through
+ * the logs' customer indexes. */
 #include "resources/kpis.h"
 
 #include <stdio.h>
