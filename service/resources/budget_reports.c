@@ -128,17 +128,20 @@ static const struct render_col cb_by_owner[] = {CB_BY_OWNER(RENDER_COL)};
 /* printf arguments: the select list, the group key over per p (three
  * times), the joins after g, the order. $1 year, $2 scope. Revenue counts
  * live CNY transactions (amounts are CNY unless a currency says otherwise;
- * other currencies are not converted, so they are left out). A customer
- * appears when it has cost or revenue in the year or revenue the year before. */
+ * other currencies are not converted, so they are left out), read from the
+ * yearly rows of transaction_rollups (0010: each customer's sums per year,
+ * in cents; two rows per customer instead of every transaction of two
+ * years). A customer appears when it has cost or revenue in the year or
+ * revenue the year before (a rollup row: live CNY transactions in it). */
 #define SQL_COST_BENEFIT                                                                                      \
     "WITH cx AS (SELECT x.customer_id, sum(x.amount) AS cost FROM expenses x WHERE x.customer_id IS NOT NULL " \
     "AND x.status IN ('approved', 'paid') AND x.expense_date >= make_date($1::integer, 1, 1) "                 \
     "AND x.expense_date < make_date($1::integer + 1, 1, 1) GROUP BY x.customer_id), "                          \
-    "tx AS (SELECT t.customer_id, sum(t.amount) FILTER (WHERE t.occurred_on >= make_date($1::integer, 1, 1)) " \
-    "AS revenue, sum(t.amount) FILTER (WHERE t.occurred_on < make_date($1::integer, 1, 1)) AS previous "       \
-    "FROM transactions t WHERE t.archived_at IS NULL AND t.currency = 'CNY' "                                  \
-    "AND t.occurred_on >= make_date($1::integer - 1, 1, 1) AND t.occurred_on < make_date($1::integer + 1, 1, 1) " \
-    "GROUP BY t.customer_id), "                                                                               \
+    "tx AS (SELECT r.customer_id, sum(r.cents) FILTER (WHERE r.period_from = make_date($1::integer, 1, 1)) "   \
+    "* 0.01 AS revenue, sum(r.cents) FILTER (WHERE r.period_from < make_date($1::integer, 1, 1)) * 0.01 "      \
+    "AS previous FROM transaction_rollups r WHERE r.months = 12 "                                             \
+    "AND r.period_from >= make_date($1::integer - 1, 1, 1) AND r.period_from < make_date($1::integer + 1, 1, 1) " \
+    "GROUP BY r.customer_id), "                                                                               \
     "p AS (SELECT c.id, coalesce(c.tier_override, c.tier) AS tier, c.owner_id, coalesce(cx.cost, 0) AS cost, " \
     "coalesce(tx.revenue, 0) AS revenue, coalesce(tx.previous, 0) AS previous FROM customers c "             \
     "LEFT JOIN cx ON cx.customer_id = c.id LEFT JOIN tx ON tx.customer_id = c.id "                            \

@@ -18,9 +18,10 @@
  * Scoping is the customers' one: a sales rep's figures are those of the
  * customers they own now (c.owner_id; budgets: the budgets they own and the
  * expenses they claimed), the other roles see every customer, or one owner's
- * with owner_id. Every customer: one pass over the logs' date ranges (the
- * 0009 indexes), grouped by customer. One owner: per customer of theirs,
- * through the logs' customer indexes. */
+ * with owner_id. Every customer: the transactions' per-customer sums from
+ * the rollup of 0010 and one pass over the contacts' date ranges (the 0009
+ * indexes), grouped by customer. One owner: per customer of theirs, through
+ * the logs' customer indexes. */
 #include "resources/kpis.h"
 
 #include <stdio.h>
@@ -134,9 +135,35 @@ static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "
     "max(u.at) FILTER (WHERE u.at >= " KPI_WI0 " AND u.at < " KPI_DI0 ") AS l0, "                             \
     "max(u.at) FILTER (WHERE u.at >= " KPI_WI1 " AND u.at < " KPI_DI1 ") AS l1 "
 
-/* Every customer: one pass over each log's date range (the 0009 indexes). */
-#define SQL_KPI_LOGS_ALL "WITH lg AS (SELECT u.customer_id, " KPI_LG_AGGS "FROM " KPI_LG_ROWS " GROUP BY u.customer_id)"
-#define SQL_KPI_LOGS_ALL_ARGS "", "", ""
+/* Every customer: the transactions' per-customer sums of each period from
+ * the rollup of 0010 (transaction_rollups at the period's length: one row
+ * per customer and period instead of one per transaction; purchases > 0 is
+ * "a positive amount in the period", cents its revenue) and one pass over
+ * the contacts' date range (the 0009 indexes), each grouped by customer
+ * apart, then joined. Same figures as KPI_LG_AGGS: bits 1, 2, 4 and c0 … c2
+ * from the transactions, bits 8, 16 and l0, l1 from the contacts. */
+#define KPI_RU_K "CASE WHEN r.period_from >= " KPI_F0 " THEN 0 WHEN r.period_from >= " KPI_F1 " THEN 1 ELSE 2 END"
+#define KPI_RU_CENTS(cond) "sum(r.cents) FILTER (WHERE " cond ")"
+#define KPI_CT_ROWS                                                                                           \
+    "(SELECT i.customer_id, i.occurred_at AS at FROM interactions i WHERE i.archived_at IS NULL "              \
+    "AND i.occurred_at >= " KPI_EV_LO " AND i.occurred_at < " KPI_EV_HI " "                                    \
+    "UNION ALL SELECT v.customer_id, v.visited_at FROM visits v WHERE v.archived_at IS NULL "                  \
+    "AND v.visited_at >= " KPI_EV_LO " AND v.visited_at < " KPI_EV_HI ") u"
+#define SQL_KPI_LOGS_ALL                                                                                      \
+    "WITH tx AS (SELECT r.customer_id, bit_or(CASE WHEN r.purchases > 0 THEN 1 << (" KPI_RU_K ") END) AS bits, " \
+    KPI_RU_CENTS("r.period_from >= " KPI_F0) " AS c0, "                                                       \
+    KPI_RU_CENTS("r.period_from >= " KPI_F1 " AND r.period_from < " KPI_F0) " AS c1, "                        \
+    KPI_RU_CENTS("r.period_from < " KPI_F1) " AS c2 FROM transaction_rollups r "                              \
+    "WHERE r.months = " KPI_MONTHS " AND r.period_from >= " KPI_F2 " AND r.period_from < " KPI_T0             \
+    " GROUP BY r.customer_id), "                                                                              \
+    "ct AS (SELECT u.customer_id, bit_or(CASE WHEN u.at >= " KPI_FI0 " AND u.at < " KPI_TI0 " THEN 8 "          \
+    "WHEN u.at >= " KPI_FI1 " AND u.at < " KPI_FI0 " THEN 16 END) AS bits, "                                   \
+    "max(u.at) FILTER (WHERE u.at >= " KPI_WI0 " AND u.at < " KPI_DI0 ") AS l0, "                             \
+    "max(u.at) FILTER (WHERE u.at >= " KPI_WI1 " AND u.at < " KPI_DI1 ") AS l1 FROM " KPI_CT_ROWS             \
+    " GROUP BY u.customer_id), "                                                                              \
+    "lg AS (SELECT coalesce(tx.customer_id, ct.customer_id) AS customer_id, "                                 \
+    "coalesce(tx.bits, 0) | coalesce(ct.bits, 0) AS bits, tx.c0, tx.c1, tx.c2, ct.l0, ct.l1 "                  \
+    "FROM tx FULL JOIN ct ON ct.customer_id = tx.customer_id)"
 
 /* One owner's customers: per customer, through the logs' customer indexes
  * (transactions_tier_idx of 0006, 0004's); the owner conditions follow. */
@@ -426,7 +453,7 @@ static void kpi_sql(struct sbuf *s, const struct kpi_binds *p)
         kpi_owner(s, p);
         sbuf_puts(s, ")");
     } else {
-        sbuf_printf(s, SQL_KPI_LOGS_ALL, SQL_KPI_LOGS_ALL_ARGS);
+        sbuf_puts(s, SQL_KPI_LOGS_ALL);
     }
     sbuf_puts(s, SQL_KPI_RETENTION SQL_KPI_REVENUE SQL_KPI_CADENCE);
     kpi_owner(s, p);

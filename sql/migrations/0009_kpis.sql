@@ -7,11 +7,9 @@
 -- the same rows per customer through the customer indexes of 0004 and 0006
 -- (transactions_tier_idx) instead.
 
--- Live CNY transactions by date: purchases (amount > 0) and revenue. Like
--- tiering and cost-benefit, the board counts CNY rows only (the feed accepts
--- no other currency).
-CREATE INDEX transactions_kpi_idx ON transactions (occurred_on, customer_id) INCLUDE (amount)
-    WHERE archived_at IS NULL AND currency = 'CNY';
+-- The transactions' side of the board (purchases and revenue per customer
+-- and period) is read from the rollup of 0010 (transaction_rollups), not
+-- from an index on the transactions.
 
 -- Live interactions and visits by time: which customers were maintained
 -- (contacted) in a period, and each customer's last contact before the
