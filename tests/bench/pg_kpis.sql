@@ -1,6 +1,6 @@
 -- Ceiling for GET /v1/reports/kpis as the sales_manager (every customer, the current quarter): the
 -- statements service/resources/kpis.c runs for it, in one transaction as the service does (the
--- route's RT_TX): the period statement (which also turns JIT off and sets work_mem for the
+-- route's RT_TX): the period statement (which also sets work_mem for the
 -- transaction), then the figures statement with the period's boundaries as its parameters.
 BEGIN;
 SELECT * FROM (WITH z AS (SELECT crm_tz() AS tz, crm_today() AS today, (SELECT
@@ -19,9 +19,9 @@ q.d0::text, q.d1::text, q.today::text, (q.f0::timestamp AT TIME ZONE q.tz)::text
 ZONE q.tz)::text, (q.f1::timestamp AT TIME ZONE q.tz)::text, (((q.d0 - make_interval(months => q.w))::date -
 4)::timestamp AT TIME ZONE q.tz)::text, ((q.d0 + 1)::timestamp AT TIME ZONE q.tz)::text, (((q.d1 -
 make_interval(months => q.w))::date - 4)::timestamp AT TIME ZONE q.tz)::text, ((q.d1 + 1)::timestamp AT TIME
-ZONE q.tz)::text, q.tz, q.m::text, set_config('jit', 'off', true), set_config('work_mem', '32MB', true) FROM
+ZONE q.tz)::text, q.tz, q.m::text, set_config('work_mem', '32MB', true) FROM
 q) AS s (name0, from0, to0, name1, from1, to1, f0, t0, f1, f2, d0, d1, today, fi0, ti0, fi1, wi0, di0, wi1,
-di1, tz, months, jit, work_mem) \gset
+di1, tz, months, work_mem) \gset
 WITH tx AS (SELECT r.customer_id, bit_or(CASE WHEN r.purchases > 0 THEN 1 << (CASE WHEN r.period_from >=
 :f0::date THEN 0 WHEN r.period_from >= :f1::date THEN 1 ELSE 2 END) END) AS bits, sum(r.cents) FILTER (WHERE
 r.period_from >= :f0::date) AS c0, sum(r.cents) FILTER (WHERE r.period_from >= :f1::date AND r.period_from <

@@ -17,9 +17,9 @@ q.d0::text, q.d1::text, q.today::text, (q.f0::timestamp AT TIME ZONE q.tz)::text
 ZONE q.tz)::text, (q.f1::timestamp AT TIME ZONE q.tz)::text, (((q.d0 - make_interval(months => q.w))::date -
 4)::timestamp AT TIME ZONE q.tz)::text, ((q.d0 + 1)::timestamp AT TIME ZONE q.tz)::text, (((q.d1 -
 make_interval(months => q.w))::date - 4)::timestamp AT TIME ZONE q.tz)::text, ((q.d1 + 1)::timestamp AT TIME
-ZONE q.tz)::text, q.tz, q.m::text, set_config('jit', 'off', true), set_config('work_mem', '32MB', true) FROM
+ZONE q.tz)::text, q.tz, q.m::text, set_config('work_mem', '32MB', true) FROM
 q) AS s (name0, from0, to0, name1, from1, to1, f0, t0, f1, f2, d0, d1, today, fi0, ti0, fi1, wi0, di0, wi1,
-di1, tz, months, jit, work_mem) \gset
+di1, tz, months, work_mem) \gset
 WITH lg AS (SELECT c.id AS customer_id, x.* FROM customers c, LATERAL (SELECT bit_or(CASE WHEN u.amount > 0
 THEN 1 << u.k WHEN u.at >= :fi0::timestamptz AND u.at < :ti0::timestamptz THEN 8 WHEN u.at >=
 :fi1::timestamptz AND u.at < :fi0::timestamptz THEN 16 END) AS bits, sum((u.amount * 100)::int8) FILTER

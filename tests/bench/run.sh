@@ -276,7 +276,7 @@ client_cpu() {
 
 # Per scenario: wrk script, bearer token, route (as the access log names it), concurrency (wrk
 # connections and pgbench clients) and extra PostgreSQL options for the ceiling. The report
-# scenarios' ceilings run with the service's own plan_cache_mode (force_generic_plan): their
+# scenarios' ceilings run with the service's own plan_cache_mode (force_generic_plan) and jit=off: their
 # statements take parameters whose generic plans differ from pgbench's default custom ones.
 declare -A scripts=([get]=get.lua [list]=list.lua [post]=post.lua
     [overdue]=overdue.lua [overdue_sales]=overdue.lua [completion]=completion.lua
@@ -289,7 +289,7 @@ declare -A tokens=()
 # The KPI board as a manager reads three quarters of 1,000,000 transactions and of the contact logs
 # (a few hundred ms of database time): 4 in flight, like completion; a rep's board is far cheaper.
 declare -A concurrency=([completion]=4 [kpis]=4 [kpis_sales]=8 [cost_benefit]=4 [complaints]=4)
-generic='-c plan_cache_mode=force_generic_plan'
+generic='-c plan_cache_mode=force_generic_plan -c jit=off'
 declare -A pg_options=([overdue]="$generic" [overdue_sales]="$generic" [completion]="$generic"
     [kpis]="$generic" [kpis_sales]="$generic" [cost_benefit]="$generic" [complaints]="$generic")
 kpi_year=""
