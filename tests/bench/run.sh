@@ -300,7 +300,7 @@ run_wrk() { # SCENARIO TAG DURATION_S
     CRM_BENCH_DIR="$bench" CRM_BENCH_TOKEN="${tokens[$scen]:-$manager_token}" CRM_BENCH_IDS="$raw/ids.txt" \
         CRM_BENCH_YEAR="$kpi_year" \
         CRM_BENCH_RUN="$tag" CRM_BENCH_OUT="$raw/$scen.$tag.json" \
-        wrk -t"$THREADS" -c"${concurrency[$scen]:-$CONNECTIONS}" -d"${secs}s" --latency -s "$bench/${scripts[$scen]}" \
+        wrk -t"$THREADS" -c"${concurrency[$scen]:-$CONNECTIONS}" -d"${secs}s" --latency --timeout 10s -s "$bench/${scripts[$scen]}" \
         "$svc_url" >"$raw/$scen.$tag.txt" 2>&1 || die "$scen: wrk failed: $(cat "$raw/$scen.$tag.txt")"
     children_cpu "$raw/.cpu-after"
     client_cpu "$raw/$scen.$tag.client.json" "$raw/.cpu-before" "$raw/.cpu-after"
