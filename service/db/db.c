@@ -1,5 +1,6 @@
 #include "db/db.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -318,17 +319,96 @@ void db_pool_stats(bool read, int *size, int *in_use, int *waiting)
     pthread_mutex_unlock(&pool->lock);
 }
 
+/* Skips a dollar-quoted body ($$ … $$ or $tag$ … $tag$) starting at p; p
+ * itself when p does not open one ($1 is a parameter, not a quote). */
+static const char *skip_dollar_quote(const char *p)
+{
+    const char *q = p + 1;
+    while (*q == '_' || isalpha((unsigned char)*q) || (q > p + 1 && isdigit((unsigned char)*q)))
+        q++;
+    if (*q != '$')
+        return p;
+    size_t taglen = (size_t)(q - p) + 1;
+    for (const char *e = q + 1; *e; e++)
+        if (*e == '$' && strncmp(e, p, taglen) == 0)
+            return e + taglen;
+    return p + strlen(p);
+}
+
+size_t db_sql_statement(const char *sql, bool *empty)
+{
+    const char *p = sql;
+    *empty = true;
+    while (*p) {
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                p++;
+            continue;
+        }
+        if (p[0] == '/' && p[1] == '*') {
+            int depth = 1; /* PostgreSQL's block comments nest */
+            for (p += 2; *p && depth; p++)
+                if (p[0] == '/' && p[1] == '*')
+                    depth++, p++;
+                else if (p[0] == '*' && p[1] == '/')
+                    depth--, p++;
+            continue;
+        }
+        if (!isspace((unsigned char)*p))
+            *empty = false;
+        if (*p == ';')
+            return (size_t)(p - sql) + 1;
+        if (*p == '\'' || *p == '"') { /* a doubled quote stays inside */
+            char quote = *p++;
+            while (*p && (*p != quote || p[1] == quote))
+                p += *p == quote ? 2 : 1;
+            if (*p)
+                p++;
+            continue;
+        }
+        if (*p == '$') {
+            const char *end = skip_dollar_quote(p);
+            if (end != p) {
+                p = end;
+                continue;
+            }
+        }
+        p++;
+    }
+    return (size_t)(p - sql);
+}
+
 int db_exec_const(PGconn *pg, const char *sql, char *err, size_t errlen)
 {
-    /* PQexec, not PQexecParams: a migration is several statements, which only
-     * the simple protocol accepts. Callers pass constant text (compiled-in
-     * migrations, BEGIN/COMMIT), never request data. */
-    PGresult *res = PQexec(pg, sql);
-    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -1;
-    if (rc)
-        snprintf(err, errlen, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
-    PQclear(res);
+    /* One statement at a time over the extended protocol (PQexecParams takes
+     * one statement, and a migration file holds many). Callers pass constant
+     * text (compiled-in migrations, BEGIN/COMMIT), never request data. */
+    char *stmt = NULL;
+    int rc = 0;
+    while (*sql && rc == 0) {
+        bool empty;
+        size_t n = db_sql_statement(sql, &empty);
+        if (!empty) {
+            char *next = realloc(stmt, n + 1);
+            if (!next) {
+                snprintf(err, errlen, "out of memory");
+                rc = -1;
+                break;
+            }
+            stmt = next;
+            memcpy(stmt, sql, n);
+            stmt[n] = '\0';
+            PGresult *res = PQexecParams(pg, stmt, 0, NULL, NULL, NULL, NULL, 0);
+            ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+            if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+                snprintf(err, errlen, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
+                rc = -1;
+            }
+            PQclear(res);
+        }
+        sql += n;
+    }
+    free(stmt);
     return rc;
 }
 

@@ -60,8 +60,14 @@ int db_problem(struct request *r, const PGresult *res);
  * CRM_DB_PREPARE=off (no startup options then); a no-op otherwise. 0 / -1
  * with the reason in err. */
 int db_tx_settings(PGconn *pg, char *err, size_t errlen) WUR;
-/* Constant SQL only (no parameters): BEGIN, COMMIT, migrations. 0 / -1. */
+/* Constant SQL only (no parameters): BEGIN, COMMIT, migrations; several
+ * statements are run one by one. 0 / -1. */
 int db_exec_const(PGconn *pg, const char *sql, char *err, size_t errlen) WUR;
+/* The length of the first statement of sql, through its top-level ';' (or
+ * the rest of the text): a ';' in a string, quoted identifier, dollar-quoted
+ * body or comment does not end it. *empty: it holds only white space and
+ * comments. Not for E'' strings with backslash escapes. */
+size_t db_sql_statement(const char *sql, bool *empty);
 
 int db_begin(struct request *r) WUR;
 int db_commit(struct request *r) WUR;
