@@ -239,7 +239,7 @@ s.close()'
 crm_install_deps() {
     local pkgs=(build-essential cmake pkg-config libcivetweb-dev libpq-dev libjansson-dev
         libjwt-dev libssl-dev libcmocka-dev postgresql-15 python3 python3-pytest
-        python3-requests python3-jsonschema python3-yaml python3-kubernetes pgbouncer wrk curl)
+        python3-requests python3-jsonschema python3-yaml python3-kubernetes pgbouncer wrk curl tzdata)
     # On bookworm postgresql-contrib-15 is only a virtual package (provided by postgresql-15).
     if [ -n "$(apt-cache madison postgresql-contrib-15 2>/dev/null)" ]; then
         pkgs+=(postgresql-contrib-15)

@@ -14,6 +14,7 @@
 #include "http/server.h"
 #include "log.h"
 #include "resources/audit.h"
+#include "resources/cadence.h"
 #include "resources/users.h"
 
 #ifndef CRM_VERSION
@@ -112,6 +113,8 @@ int main(int argc, char **argv)
         config_free(&g_config);
         return 2;
     }
+    /* The business time zone is local time for the cadence figures (before any thread). */
+    cadence_init(g_config.timezone);
     int rc = 1;
     if (log_start() != 0) {
         fputs("crm-service: cannot start the log flusher\n", stderr);

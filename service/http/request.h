@@ -43,6 +43,7 @@ struct request {
     struct db_conn *db; /* leased for the request; released by the router */
     const char *origin; /* borrowed header value when CORS allows it */
     char invalidate_user[37]; /* user whose cached role to drop again after commit */
+    void (*on_commit)(void);  /* run once the request's transaction has committed (drops a cache) */
     int64_t started_us;
 
     /* Response being built; the router sends it when the handler returns. */

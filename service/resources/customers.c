@@ -2,6 +2,7 @@
  * helpers, handlers (list, get, create, update, archive, restore), actions. */
 #include "resources/customers.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "http/problem.h"
 #include "http/response.h"
 #include "resources/audit.h"
+#include "resources/cadence.h"
 #include "resources/listing.h"
 #include "resources/record.h"
 #include "resources/render.h"
@@ -61,13 +63,10 @@ static const char *const customer_read_only[] = {
 
 /* ---- SQL ---- */
 
-/* Contact cadence, computed in the same query as the document from the
- * tier's policy row p and the due dates cd (see CUSTOMER_FROM in
- * customers.h) with the SQL functions of migration 0004: due = business-time
- * date of the last contact / visit / review (else first contact, else
- * creation) + the tier's interval in months; none for archived or lost
- * customers or a tier without interval. reports.c computes the overdue
- * worklist with the same function. */
+/* Contact cadence: the six cadence fields are NULL placeholders in the
+ * SQL, filled in C by cadence_fill from the row's own columns and the
+ * tier's policy (resources/cadence.h says why and how; reports.c computes
+ * the overdue worklist with the SQL functions of migration 0004). */
 
 /* The customer document: key, SQL expression (alias c), rendering. The
  * select list and the renderer both come from this one list; version stays
@@ -105,13 +104,13 @@ static const char *const customer_read_only[] = {
     X("credit_reviewed_at", "c.credit_reviewed_at", RK_STRING)                                               \
     X("external_code", "c.external_code", RK_STRING)                                                          \
     X("last_contact_at", "c.last_contact_at", RK_TIMESTAMP)                                                   \
-    X("next_contact_due", "cd.contact", RK_STRING)                                                            \
-    X("contact_status", CUSTOMER_CADENCE_STATUS("cd.contact"), RK_STRING)                                     \
+    X("next_contact_due", "NULL", RK_STRING)                                                            \
+    X("contact_status", "NULL", RK_STRING)                                     \
     X("last_visit_at", "c.last_visit_at", RK_TIMESTAMP)                                                       \
-    X("next_visit_due", "cd.visit", RK_STRING)                                                                \
-    X("visit_status", CUSTOMER_CADENCE_STATUS("cd.visit"), RK_STRING)                                         \
-    X("next_review_due", "cd.review", RK_STRING)                                                              \
-    X("review_status", CUSTOMER_CADENCE_STATUS("cd.review"), RK_STRING)                                       \
+    X("next_visit_due", "NULL", RK_STRING)                                                                \
+    X("visit_status", "NULL", RK_STRING)                                         \
+    X("next_review_due", "NULL", RK_STRING)                                                              \
+    X("review_status", "NULL", RK_STRING)                                       \
     X("archived", "c.archived_at IS NOT NULL", RK_BOOL)                                                       \
     X("archived_at", "c.archived_at", RK_TIMESTAMP)                                                           \
     X("created_at", "c.created_at", RK_TIMESTAMP)                                                             \
@@ -204,9 +203,81 @@ static int owner_check(struct request *r, const char *owner_id, struct verrs *v)
     return 0;
 }
 
-/* Replies with the customer document in row 0 of res (the fields first). */
-static int reply_customer(struct request *r, int status, const PGresult *res)
+/* The column of a document field, by key (once per process). */
+static int customer_col(const char *key)
 {
+    for (int i = 0; i < CUST_NCOLS; i++)
+        if (strcmp(customer_render[i].key, key) == 0)
+            return i;
+    abort(); /* a key of CUSTOMER_FIELDS: cannot happen */
+}
+
+struct cadence_cols {
+    int tier, status, archived, first_contact, created;
+    int last[CADENCE_KINDS], due[CADENCE_KINDS], state[CADENCE_KINDS];
+};
+static struct cadence_cols ccols;
+static pthread_once_t ccols_once = PTHREAD_ONCE_INIT;
+
+static void cadence_cols_init(void)
+{
+    static const char *const kinds[CADENCE_KINDS][3] = {
+        {"last_contact_at", "next_contact_due", "contact_status"},
+        {"last_visit_at", "next_visit_due", "visit_status"},
+        {"last_reviewed_at", "next_review_due", "review_status"},
+    };
+    ccols.tier = customer_col("tier_effective");
+    ccols.status = customer_col("status");
+    ccols.archived = customer_col("archived");
+    ccols.first_contact = customer_col("first_contact_at");
+    ccols.created = customer_col("created_at");
+    for (int k = 0; k < CADENCE_KINDS; k++) {
+        ccols.last[k] = customer_col(kinds[k][0]);
+        ccols.due[k] = customer_col(kinds[k][1]);
+        ccols.state[k] = customer_col(kinds[k][2]);
+    }
+}
+
+/* Fills the cadence fields of every row of res (documents in columns
+ * 0..CUST_NCOLS-1). 0, or -1 after answering. */
+static int cadence_fill(struct request *r, PGresult *res)
+{
+    struct cadence_rules rules;
+    if (PQntuples(res) == 0)
+        return 0;
+    if (cadence_rules_load(r, &rules) != 0)
+        return -1;
+    pthread_once(&ccols_once, cadence_cols_init);
+    for (int i = 0; i < PQntuples(res); i++) {
+        int t = cadence_tier_index(db_val(res, i, ccols.tier));
+        const struct cadence_policy *p = t < 0 ? NULL : &rules.tier[t];
+        bool applies = PQgetvalue(res, i, ccols.archived)[0] != 't' &&
+                       strcmp(PQgetvalue(res, i, ccols.status), "lost") != 0;
+        for (int k = 0; k < CADENCE_KINDS; k++) {
+            long due;
+            /* Record reviews have no first-contact anchor (0004's crm_customer_due call). */
+            const char *first = k == CADENCE_REVIEW ? NULL : db_val(res, i, ccols.first_contact);
+            if (!cadence_due(p, k, applies, db_val(res, i, ccols.last[k]), first, db_val(res, i, ccols.created),
+                             &due))
+                continue; /* the placeholders are NULL already */
+            char date[16];
+            cadence_format_date(due, date, sizeof date);
+            const char *state = cadence_status(due, p->due_soon_days, rules.today);
+            if (!PQsetvalue(res, i, ccols.due[k], date, (int)strlen(date)) ||
+                !PQsetvalue(res, i, ccols.state[k], (char *)state, (int)strlen(state))) {
+                problem_send(r, 500, NULL);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Replies with the customer document in row 0 of res (the fields first). */
+static int reply_customer(struct request *r, int status, PGresult *res)
+{
+    if (cadence_fill(r, res) != 0)
+        return r->status;
     return record_reply(r, status, res, customer_render, CUST_NCOLS);
 }
 
@@ -276,7 +347,8 @@ int customers_list(struct request *r)
     res = db_exec(r, pattern ? NULL : name, b.sql.data, b.n, b.params);
     if (!res)
         goto out;
-    list_page_reply_rendered(r, &page, res, customer_render, CUST_NCOLS, 2);
+    if (cadence_fill(r, res) == 0)
+        list_page_reply_rendered(r, &page, res, customer_render, CUST_NCOLS, 2);
 out:
     PQclear(res);
     list_page_free(&page);
@@ -290,7 +362,7 @@ int customers_get(struct request *r)
     const char *id = request_param(r, 0);
     const char *params[] = {id, customer_scope_owner(r)};
     PGresult *res = record_fetch(r, id, "cust_get", SQL_CUSTOMER_GET, 2, params);
-    if (res && audit_read(r, "customer", id, id) == 0)
+    if (res && audit_read(r, "customer", id, id) == 0 && cadence_fill(r, res) == 0)
         record_reply_get(r, res, customer_render, CUST_NCOLS);
     PQclear(res);
     return r->status;
@@ -344,7 +416,7 @@ int customers_create(struct request *r)
                 "$%d::uuid, $%d::uuid) RETURNING c.*), "
                 "aud AS (INSERT INTO audit_log (actor_id, actor_role, action, entity, entity_id, customer_id, after, "
                 "request_id) SELECT $%d::uuid, $%d, 'create', 'customer', c.id::text, c.id, to_jsonb(c), $%d "
-                "FROM c) SELECT " CUSTOMER_SELECT "1 FROM c" CUSTOMER_JOIN_POLICY,
+                "FROM c) SELECT " CUSTOMER_SELECT "1 FROM c",
                 p_owner, p_actor, p_actor, p_role, p_req);
     snprintf(name, sizeof name, "cust_ins_%lx", mask);
     res = db_exec(r, name, b.sql.data, b.n, b.params);
@@ -369,7 +441,7 @@ static PGresult *customer_apply(struct request *r, struct sqlb *b, const char *a
     const char *id = request_param(r, 0);
     sbuf_printf(&b->sql,
                 "updated_at = now(), version = c.version + 1 WHERE c.id = $%d RETURNING c.*) "
-                "SELECT " CUSTOMER_SELECT "to_jsonb(c) FROM c" CUSTOMER_JOIN_POLICY,
+                "SELECT " CUSTOMER_SELECT "to_jsonb(c) FROM c",
                 sqlb_bind(b, id));
     PGresult *res = db_exec(r, NULL, b->sql.data, b->n, b->params);
     if (!res)

@@ -54,32 +54,8 @@ int customer_owner_check(struct request *r, const char *owner_id, struct verrs *
  * writers that already hold it) and its ETag. Returns the status sent. */
 int customer_reply_id(struct request *r, int status, const char *id);
 
-/* SQL shared with the reports: a customer row c joined to its tier's
- * cadence policy p, and the next due date of each cadence (NULL when it
- * does not apply: archived or lost customer, or no interval for the tier).
- * The functions are in sql/migrations/0004_interactions_visits.sql. */
-/* cd: the three due dates, computed once per row (OFFSET 0 keeps the
- * planner from copying each expression into every place that uses it);
- * bt: the business date today, computed once per statement (a time zone
- * conversion costs more than the rest of a row; passing it as a plain
- * column also lets crm_cadence_status be inlined). Measured with pgbench on
- * 100,000 customers, a page of 50: 3,400 tps with crm_today() as a
- * sub-select argument, 7,700 tps like this. */
-#define CUSTOMER_JOIN_POLICY                                                                                  \
-    " LEFT JOIN cadence_policies p ON p.tier = coalesce(c.tier_override, c.tier) CROSS JOIN LATERAL (SELECT " \
-    CUSTOMER_DUE_CONTACT " AS contact, " CUSTOMER_DUE_VISIT " AS visit, " CUSTOMER_DUE_REVIEW                 \
-    " AS review OFFSET 0) cd CROSS JOIN (SELECT crm_today() AS today OFFSET 0) bt"
-#define CUSTOMER_FROM "customers c" CUSTOMER_JOIN_POLICY
-/* The status of a due date column (cd.contact …) on the business date today. */
-#define CUSTOMER_CADENCE_STATUS(due) "crm_cadence_status(" due ", p.due_soon_days, bt.today)"
-#define CUSTOMER_CADENCE_APPLIES "c.archived_at IS NULL AND c.status <> 'lost'"
-#define CUSTOMER_DUE_CONTACT                                                                                  \
-    "crm_customer_due(" CUSTOMER_CADENCE_APPLIES                                                              \
-    ", c.last_contact_at, c.first_contact_at, c.created_at, p.contact_interval_months)"
-#define CUSTOMER_DUE_VISIT                                                                                    \
-    "crm_customer_due(" CUSTOMER_CADENCE_APPLIES                                                              \
-    ", c.last_visit_at, c.first_contact_at, c.created_at, p.visit_interval_months)"
-#define CUSTOMER_DUE_REVIEW                                                                                   \
-    "crm_customer_due(" CUSTOMER_CADENCE_APPLIES ", c.last_reviewed_at, NULL, c.created_at, p.review_interval_months)"
+/* A customer row c: the FROM of every customer document (the cadence
+ * fields are computed in C: resources/cadence.h). */
+#define CUSTOMER_FROM "customers c"
 
 #endif

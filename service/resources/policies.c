@@ -13,6 +13,7 @@
 #include "http/problem.h"
 #include "http/response.h"
 #include "resources/audit.h"
+#include "resources/cadence.h"
 #include "resources/render.h"
 #include "validate/validate.h"
 
@@ -192,6 +193,7 @@ int policies_cadence_put(struct request *r)
     if (audit_record(r, "update", "cadence_policy", "cadence", NULL, PQgetvalue(cur, 0, 1),
                      PQgetvalue(after, 0, 0)) != 0)
         goto out;
+    r->on_commit = cadence_policy_invalidate; /* this process's customer documents see it at once */
     reply_policy(r, 200);
 out:
     for (int t = 0; t < TIER_COUNT; t++)

@@ -6,6 +6,7 @@ exact boundaries. Every JSON answer is validated against api/openapi.yaml by the
 
 import datetime as dt
 import uuid
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -865,21 +866,25 @@ def test_customer_scoped_reports_for_a_rep(api, users, rep, today):
 
 # ---------------------------------------------------------------- archived records
 
-def test_archived_complaint_leaves_lists_worklist_and_report(api, users, make_customer, today):
+def test_archived_complaint_leaves_lists_worklist_and_report(api, users, make_customer):
     c = make_customer("sales")
-    cm = file_complaint(api, users["office"], c["id"], severity="urgent",
-                        received_at=iso(now_utc() - dt.timedelta(hours=3)))
+    received = now_utc() - dt.timedelta(hours=3)
+    cm = file_complaint(api, users["office"], c["id"], severity="urgent", received_at=iso(received))
+    # Three hours ago may be the day before in business time (Asia/Shanghai): the report's range
+    # runs from that day to today.
+    since = received.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
     def in_lists():
         at_risk = [i["complaint_id"] for i in api.get("/v1/reports/complaints/at-risk?limit=200&severity=urgent",
                                                       users["office"]).json()["items"]]
         listed = [i["id"] for i in api.get(f"/v1/complaints?customer_id={c['id']}", users["sales"]).json()["items"]]
         return cm["id"] in at_risk, cm["id"] in listed
     assert in_lists() == (True, True)
-    before = api.get(f"/v1/reports/complaints?from={today}&to={today}", users["sales"]).json()["overall"]["complaints"]
+    span = f"from={since}&to={dt.datetime.now(ZoneInfo('Asia/Shanghai')).date().isoformat()}"
+    before = api.get(f"/v1/reports/complaints?{span}", users["sales"]).json()["overall"]["complaints"]
     r = api.delete(f"/v1/complaints/{cm['id']}", users["office"])
     assert r.status_code == 204
     assert in_lists() == (False, False)
-    after = api.get(f"/v1/reports/complaints?from={today}&to={today}", users["sales"]).json()["overall"]["complaints"]
+    after = api.get(f"/v1/reports/complaints?{span}", users["sales"]).json()["overall"]["complaints"]
     assert after == before - 1
     r = api.get(f"/v1/complaints?customer_id={c['id']}&include_archived=true", users["sales"])
     assert [i["id"] for i in r.json()["items"]] == [cm["id"]]

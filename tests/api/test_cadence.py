@@ -236,6 +236,76 @@ def test_list_and_create_carry_cadence_fields(api, users, customer):
     assert created["tier_effective"] == "reserve" and created["next_contact_due"] is None
 
 
+# The documents' figures are computed in C (service/resources/cadence.c); the overdue worklist
+# and the KPI board compute with the SQL functions of migration 0004. Both must agree.
+SQL_FIGURES = """
+SELECT c.id, d.contact, crm_cadence_status(d.contact, p.due_soon_days, crm_today()),
+       d.visit, crm_cadence_status(d.visit, p.due_soon_days, crm_today()),
+       d.review, crm_cadence_status(d.review, p.due_soon_days, crm_today())
+FROM customers c LEFT JOIN cadence_policies p ON p.tier = coalesce(c.tier_override, c.tier)
+CROSS JOIN LATERAL (SELECT
+    crm_customer_due(c.archived_at IS NULL AND c.status <> 'lost', c.last_contact_at, c.first_contact_at,
+                     c.created_at, p.contact_interval_months) AS contact,
+    crm_customer_due(c.archived_at IS NULL AND c.status <> 'lost', c.last_visit_at, c.first_contact_at,
+                     c.created_at, p.visit_interval_months) AS visit,
+    crm_customer_due(c.archived_at IS NULL AND c.status <> 'lost', c.last_reviewed_at, NULL,
+                     c.created_at, p.review_interval_months) AS review) d
+WHERE c.id IN ({ids})
+"""
+FIGURE_KEYS = ["next_contact_due", "contact_status", "next_visit_due", "visit_status", "next_review_due",
+               "review_status"]
+
+
+def random_instant(rnd):
+    """Instants that test the business date: next to Shanghai's midnight (16:00 UTC), on month
+    ends and leap days, around today, or anywhere in the last three years; with microseconds."""
+    now = dt.datetime.now(dt.timezone.utc)
+    kind = rnd.randrange(4)
+    if kind == 0:
+        day = dt.date(rnd.choice([2024, 2025, 2026]), rnd.randrange(1, 13), 1) - dt.timedelta(days=rnd.randrange(2))
+        base = dt.datetime.combine(day, dt.time(16), dt.timezone.utc)
+        return base + dt.timedelta(microseconds=rnd.choice([-1, 0, 1, -1_000_000, 999_999]))
+    if kind == 1:
+        return dt.datetime(2024, 2, 28, 16, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=rnd.randrange(-7200, 7200))
+    if kind == 2:
+        return now - dt.timedelta(days=rnd.randrange(0, 100), seconds=rnd.randrange(86400))
+    return now - dt.timedelta(seconds=rnd.randrange(3 * 365 * 86400), microseconds=rnd.randrange(10**6))
+
+
+def test_documents_agree_with_the_sql_functions(api, users, customer, db):
+    import random
+    rnd = random.Random(20261123)
+    ids = []
+    for _ in range(60):
+        cols = {}
+        for col in ("last_contact_at", "last_visit_at", "last_reviewed_at"):
+            if rnd.random() < 0.7:
+                cols[col] = random_instant(rnd).isoformat()
+        if rnd.random() < 0.5:
+            cols["first_contact_at"] = random_instant(rnd).date().isoformat()
+        cols["created_at"] = random_instant(rnd).isoformat()
+        if rnd.random() < 0.1:
+            cols["status"] = "lost"
+        if rnd.random() < 0.1:
+            cols["archived_at"] = random_instant(rnd).isoformat()
+        if rnd.random() < 0.2:
+            cols["tier_override"] = rnd.choice(["vip", "key", "general", "reserve"])
+            cols["tier_override_reason"] = "测试"
+        ids.append(customer(rnd.choice(["vip", "key", "general", "reserve"]), **cols))
+    rows = db(SQL_FIGURES.format(ids=", ".join(f"'{i}'" for i in ids))).splitlines()
+    expected = {row.split("|")[0]: [v or None for v in row.split("|")[1:]] for row in rows}
+    assert len(expected) == len(ids)
+    for cid in ids:
+        c = get_customer(api, users["manager"], cid)
+        assert [c[k] for k in FIGURE_KEYS] == expected[cid], (cid, {k: c[k] for k in CADENCE_KEYS})
+    # A page of the list computes the same figures.
+    listed = {i["id"]: i for i in api.get("/v1/customers?limit=200&include_archived=true&sort=-updated_at",
+                                          users["sales"]).json()["items"]}
+    assert set(ids) <= set(listed)
+    for cid in ids:
+        assert [listed[cid][k] for k in FIGURE_KEYS] == expected[cid], cid
+
+
 def test_logging_a_contact_changes_the_customer_and_its_etag(api, users, customer, db):
     cid = customer("key", first_contact_at="2026-01-01")
     r = api.get(f"/v1/customers/{cid}", users["sales"])

@@ -37,7 +37,8 @@
 # report); errors (non-2xx answers, socket errors, failed pgbench transactions) do: exit 1.
 # Environment: CRM_BENCH_DURATION_S (10), CRM_BENCH_WARMUP_S (3) — for quick smoke runs only;
 # CRM_BENCH_THREADS (64) and CRM_BENCH_POOL_SIZE (the service default), the service's
-# CRM_THREADS and CRM_DB_POOL_SIZE, for experiments (the targets assume the defaults).
+# CRM_THREADS and CRM_DB_POOL_SIZE, for experiments (the targets assume the defaults);
+# CRM_BENCH_ONLY=core runs only get, list and post (no report seeding), for quick iterations.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -56,6 +57,8 @@ SAMPLE_IDS=10000
 DB=crm_bench
 SVC_THREADS=${CRM_BENCH_THREADS:-64}
 SVC_POOL=${CRM_BENCH_POOL_SIZE:-}
+ONLY=${CRM_BENCH_ONLY:-}
+case $ONLY in '' | core) ;; *) printf 'CRM_BENCH_ONLY must be empty or core\n' >&2; exit 2 ;; esac
 PG_BIN_DIR=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 out=$repo/build/bench
@@ -354,6 +357,7 @@ for scen in get list post; do
 done
 
 # ---- report scenarios: 1,000,000 interactions ----
+if [ "$ONLY" != core ]; then
 
 stage="seed for the reports"
 section "seeding 1,000,000 interactions, visits, visit plans and follow-ups"
@@ -391,6 +395,7 @@ psql_db -At -F ' ' -c "SELECT (SELECT count(*) FROM transactions), (SELECT count
 for scen in kpis kpis_sales cost_benefit complaints; do
     measure "$scen"
 done
+fi
 
 # ---- report ----
 
@@ -438,7 +443,7 @@ print(json.dumps({
 EOF
 
 report_rc=0
-"$py" "$bench/benchlib.py" report "$raw" "$out/results.json" || report_rc=$?
+CRM_BENCH_ONLY="$ONLY" "$py" "$bench/benchlib.py" report "$raw" "$out/results.json" || report_rc=$?
 stop_service
 if [ "$report_rc" -ne 0 ]; then
     die "the benchmark had errors (see above); results are not valid"
