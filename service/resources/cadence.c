@@ -154,7 +154,22 @@ void cadence_format_date(long days, char *buf, size_t size)
     long y;
     int m, d;
     civil_from_days(days, &y, &m, &d);
-    snprintf(buf, size, "%04ld-%02d-%02d", y, m, d);
+    if (y < 0 || y > 9999 || size < 11) { /* not from this service's data; no fast path */
+        snprintf(buf, size, "%04ld-%02d-%02d", y, m, d);
+        return;
+    }
+    /* By hand: snprintf was a tenth of the cadence figures' time. */
+    buf[0] = (char)('0' + y / 1000);
+    buf[1] = (char)('0' + y / 100 % 10);
+    buf[2] = (char)('0' + y / 10 % 10);
+    buf[3] = (char)('0' + y % 10);
+    buf[4] = '-';
+    buf[5] = (char)('0' + m / 10);
+    buf[6] = (char)('0' + m % 10);
+    buf[7] = '-';
+    buf[8] = (char)('0' + d / 10);
+    buf[9] = (char)('0' + d % 10);
+    buf[10] = '\0';
 }
 
 int cadence_tier_index(const char *tier)
