@@ -207,7 +207,9 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 
     cfg->timezone = env_dup("CRM_TIMEZONE", "Asia/Shanghai");
     if (!timezone_valid(cfg->timezone))
-        return bad(err, errlen, "CRM_TIMEZONE", "must be an IANA time zone name of this machine's tzdata (/usr/share/zoneinfo), such as Asia/Shanghai");
+        return bad(err, errlen, "CRM_TIMEZONE",
+                   "must be an IANA time zone name of this machine's tzdata (/usr/share/zoneinfo), "
+                   "such as Asia/Shanghai");
 
     return env_on_off("CRM_MIGRATE", true, &cfg->migrate, err, errlen);
 }

@@ -74,9 +74,9 @@ static const char *const customer_read_only[] = {
 #define CUSTOMER_FIELDS(X)                                                                                    \
     X("id", "c.id", RK_STRING)                                                                                \
     X("name", "c.name", RK_STRING)                                                                            \
-    X("legal_representative", "c.legal_representative", RK_STRING)                                           \
+    X("legal_representative", "c.legal_representative", RK_STRING)                                            \
     X("tax_id", "c.tax_id", RK_STRING)                                                                        \
-    X("business_license_no", "c.business_license_no", RK_STRING)                                             \
+    X("business_license_no", "c.business_license_no", RK_STRING)                                              \
     X("address", "c.address", RK_STRING)                                                                      \
     X("region", "c.region", RK_STRING)                                                                        \
     X("industry", "c.industry", RK_STRING)                                                                    \
@@ -87,30 +87,30 @@ static const char *const customer_read_only[] = {
     X("business_needs", "c.business_needs", RK_RAW)                                                           \
     X("status", "c.status", RK_STRING)                                                                        \
     X("record_status", "c.record_status", RK_STRING)                                                          \
-    X("record_return_reason", "c.record_return_reason", RK_STRING)                                           \
-    X("record_submitted_at", "c.record_submitted_at", RK_TIMESTAMP)                                          \
-    X("record_reviewed_at", "c.record_reviewed_at", RK_TIMESTAMP)                                            \
-    X("record_reviewed_by", "c.record_reviewed_by", RK_STRING)                                               \
-    X("first_contact_at", "c.first_contact_at", RK_STRING)                                                   \
-    X("last_reviewed_at", "c.last_reviewed_at", RK_TIMESTAMP)                                                \
+    X("record_return_reason", "c.record_return_reason", RK_STRING)                                            \
+    X("record_submitted_at", "c.record_submitted_at", RK_TIMESTAMP)                                           \
+    X("record_reviewed_at", "c.record_reviewed_at", RK_TIMESTAMP)                                             \
+    X("record_reviewed_by", "c.record_reviewed_by", RK_STRING)                                                \
+    X("first_contact_at", "c.first_contact_at", RK_STRING)                                                    \
+    X("last_reviewed_at", "c.last_reviewed_at", RK_TIMESTAMP)                                                 \
     X("owner_id", "c.owner_id", RK_STRING)                                                                    \
     X("tier", "c.tier", RK_STRING)                                                                            \
     X("tier_override", "c.tier_override", RK_STRING)                                                          \
-    X("tier_override_reason", "c.tier_override_reason", RK_STRING)                                           \
-    X("tier_effective", "coalesce(c.tier_override, c.tier)", RK_STRING)                                      \
+    X("tier_override_reason", "c.tier_override_reason", RK_STRING)                                            \
+    X("tier_effective", "coalesce(c.tier_override, c.tier)", RK_STRING)                                       \
     X("credit_rating", "c.credit_rating", RK_STRING)                                                          \
     X("credit_limit", "c.credit_limit", RK_STRING)                                                            \
     X("payment_standing", "c.payment_standing", RK_STRING)                                                    \
-    X("credit_reviewed_at", "c.credit_reviewed_at", RK_STRING)                                               \
+    X("credit_reviewed_at", "c.credit_reviewed_at", RK_STRING)                                                \
     X("external_code", "c.external_code", RK_STRING)                                                          \
     X("last_contact_at", "c.last_contact_at", RK_TIMESTAMP)                                                   \
-    X("next_contact_due", "NULL", RK_STRING)                                                            \
-    X("contact_status", "NULL", RK_STRING)                                     \
+    X("next_contact_due", "NULL", RK_STRING)                                                                  \
+    X("contact_status", "NULL", RK_STRING)                                                                    \
     X("last_visit_at", "c.last_visit_at", RK_TIMESTAMP)                                                       \
-    X("next_visit_due", "NULL", RK_STRING)                                                                \
-    X("visit_status", "NULL", RK_STRING)                                         \
-    X("next_review_due", "NULL", RK_STRING)                                                              \
-    X("review_status", "NULL", RK_STRING)                                       \
+    X("next_visit_due", "NULL", RK_STRING)                                                                    \
+    X("visit_status", "NULL", RK_STRING)                                                                      \
+    X("next_review_due", "NULL", RK_STRING)                                                                   \
+    X("review_status", "NULL", RK_STRING)                                                                     \
     X("archived", "c.archived_at IS NOT NULL", RK_BOOL)                                                       \
     X("archived_at", "c.archived_at", RK_TIMESTAMP)                                                           \
     X("created_at", "c.created_at", RK_TIMESTAMP)                                                             \
