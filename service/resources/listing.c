@@ -244,13 +244,29 @@ int list_sort_find(struct request *r, const struct list_sort *s, size_t n, const
     return -1;
 }
 
+/* A timestamp cursor key (LIST_CURSOR_TS): PostgreSQL's UTC text
+ * ("… HH:MM:SS.ffffff+00"), or RFC 3339 as cursors issued before carried it. */
+static bool cursor_timestamp(const char *s)
+{
+    char buf[48];
+    size_t n = strlen(s);
+    if (n >= 22 && n < sizeof buf && strcmp(s + n - 3, "+00") == 0) {
+        memcpy(buf, s, n - 3);
+        memcpy(buf + n - 3, "Z", 2);
+        return valid_timestamp(buf);
+    }
+    return valid_timestamp(s);
+}
+
 int list_keyset_bind(struct request *r, const struct list_page *p, bool (*key_valid)(const char *), struct sqlb *b,
                      int *key, int *id)
 {
     *key = *id = 0;
     if (!p->cursor_id)
         return 0;
-    if (!p->keys[0] || !p->keys[1] || !uuid_valid(p->cursor_id) || (key_valid && !key_valid(p->keys[0]))) {
+    bool key_ok = !key_valid || !p->keys[0] ||
+                  (key_valid == valid_timestamp ? cursor_timestamp(p->keys[0]) : key_valid(p->keys[0]));
+    if (!p->keys[0] || !p->keys[1] || !uuid_valid(p->cursor_id) || !key_ok) {
         problem_send(r, 400, "cursor is invalid");
         return -1;
     }

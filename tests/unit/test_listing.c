@@ -593,8 +593,8 @@ static void test_sort_find(void **state)
         request_cleanup(&r);
     }
 
-    /* The cursor key of a timestamp sort is its RFC 3339 text. */
-    assert_string_equal(LIST_CURSOR_TS("t.created_at"), "(to_json(t.created_at) #>> '{}')");
+    /* The cursor key of a timestamp sort is the column's text (UTC, ISO). */
+    assert_string_equal(LIST_CURSOR_TS("t.created_at"), "t.created_at");
 }
 
 /* Runs list_keyset_apply for sort s (mask bit 11) on a 2-key page with a
@@ -762,6 +762,51 @@ static void test_keyset_bind(void **state)
     sbuf_free(&b.sql);
 }
 
+/* Timestamp keys (valid_timestamp): PostgreSQL's UTC text as the cursors
+ * carry it, and RFC 3339 as older cursors did; anything else is refused. */
+static void test_keyset_bind_timestamp_keys(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *key;
+        bool ok;
+    } cases[] = {
+        {"2026-11-23 08:00:00.123456+00", true},
+        {"2026-11-23 08:00:00+00", true},
+        {"2026-11-23T08:00:00.123456+00:00", true},
+        {"2026-11-23T08:00:00Z", true},
+        {"2024-13-45 99:00:00+00", false},
+        {"2026-11-23 08:00:00+0", false},
+        {"2026-11-23 08:00:00.+00", false},
+        {"+00", false},
+        {"2026-11-23 08:00:00+00'; DROP TABLE customers; --", false},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        struct request r;
+        struct list_page p;
+        struct sqlb b = {0};
+        int key = -1, id = -1;
+        char json[160], qs[320];
+        snprintf(json, sizeof json, "[\"customers\",\"-created_at\",\"%s\",\"" UUID "\"]", cases[i].key);
+        char *c = cursor_of(json);
+        snprintf(qs, sizeof qs, "cursor=%s", c);
+        request_with(&r, qs);
+        assert_int_equal(list_page_init_sorted(&r, &p, "customers", "-created_at", 2), 0);
+        int rc = list_keyset_bind(&r, &p, valid_timestamp, &b, &key, &id);
+        if (cases[i].ok && rc != 0)
+            fail_msg("key %s was refused", cases[i].key);
+        if (!cases[i].ok) {
+            if (rc != -1)
+                fail_msg("key %s was accepted", cases[i].key);
+            expect_400(&r, "cursor is invalid");
+        }
+        list_page_free(&p);
+        request_cleanup(&r);
+        sbuf_free(&b.sql);
+        free(c);
+    }
+}
+
 static void test_customer_scope_owner(void **state)
 {
     (void)state;
@@ -794,7 +839,7 @@ int main(void)
         cmocka_unit_test(test_search_apply),
         cmocka_unit_test(test_sort_find),
         cmocka_unit_test(test_keyset_apply),
-        cmocka_unit_test(test_keyset_bind),
+        cmocka_unit_test(test_keyset_bind), cmocka_unit_test(test_keyset_bind_timestamp_keys),
         cmocka_unit_test(test_customer_scope_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
