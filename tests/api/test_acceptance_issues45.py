@@ -10,34 +10,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import USER_PASSWORD, unique
+from conftest import USER_PASSWORD, assert_invalid, problem, unique
 
 ROLES = ["sales", "sales2", "manager", "finance", "office", "erp", "admin"]
 
 
 # ---------------------------------------------------------------- helpers
-
-def problem(r, status):
-    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
-    assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
-    body = r.json()
-    assert body["status"] == status and body["title"]
-    assert body["request_id"] == r.headers["X-Request-Id"]
-    return body
-
-
-def assert_invalid(r, field):
-    if r.status_code == 400:
-        # the JSON parser refuses \u0000 and integers beyond 64 bits before any field is looked at
-        body = problem(r, 400)
-        assert "malformed JSON" in body["detail"], body
-        return body
-    body = problem(r, 422)
-    assert body["type"].endswith("/validation") and body["title"] == "Validation failed"
-    assert body["errors"], body
-    assert field in [e["field"] for e in body["errors"]], body
-    return body
-
 
 def same_problem(a, b):
     strip = lambda p: {k: v for k, v in p.items() if k not in ("request_id", "instance")}
