@@ -1,7 +1,7 @@
 /* The audit trail. Changes are recorded in the same transaction as the
  * change (audit_record). Reads of customer files are queued and written by
- * a background writer (audit_writer.c) every ~100 ms, in statements of at
- * most 2,000 rows. The crash window: reads served in the last ~100 ms (or
+ * a background writer (audit_writer.c) every ~20 ms, in statements of at
+ * most 2,000 rows. The crash window: reads served in the last ~20 ms (or
  * for as long as the database has been unreachable) can be missing from
  * the trail; a clean shutdown flushes everything. While the database is
  * away queued reads are kept and retried, never dropped. Backpressure: with

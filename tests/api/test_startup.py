@@ -387,3 +387,23 @@ def test_small_rsa_key_is_refused(tmp_path):
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "CRM_JWT_PUBLIC_KEY_FILE" in lines[0] and "2048" in lines[0]
 
+
+
+def test_expired_idempotency_keys_are_swept_at_start_up(server, users):
+    """Keys live 24 hours; the audit writer's thread deletes older ones at start-up and then once a
+    minute, whether or not any reads are being audited."""
+    user_id = users.ids["sales"]
+    stale, fresh = uuid.uuid4().hex, uuid.uuid4().hex
+    psql(server.url_db, f"""INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, created_at)
+        VALUES ('{user_id}', '{stale}', 'h', 201, '{{}}', now() - interval '25 hours'),
+               ('{user_id}', '{fresh}', 'h', 201, '{{}}', now() - interval '23 hours')""")
+    count = f"SELECT count(*) FROM idempotency_keys WHERE key IN ('{stale}', '{fresh}')"
+    srv = Server(reset=False)
+    try:
+        deadline = time.monotonic() + 10
+        while psql(server.url_db, count) != "1" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert psql(server.url_db, f"SELECT key FROM idempotency_keys WHERE key IN ('{stale}', '{fresh}')") == fresh
+    finally:
+        assert srv.stop() == 0
+        psql(server.url_db, f"DELETE FROM idempotency_keys WHERE key = '{fresh}'")
