@@ -455,6 +455,8 @@ def test_every_customer_for_managers_and_scoping(api, users, db, make_rep, make_
     r1, r2 = make_rep(), make_rep()
     a = make_cust(r1, created="2002-01-01")
     b = make_cust(r2, created="2002-01-01")
+    log.tx(a, "2001-05-01", "10.00")        # 2001: the previous period's previous period
+    log.tx(b, "2001-06-01", "20.00")
     log.tx(a, "2002-03-01", "100.00")
     log.tx(a, "2003-03-01", "150.00")
     log.tx(b, "2003-07-01", "200.00")
@@ -481,6 +483,9 @@ def test_every_customer_for_managers_and_scoping(api, users, db, make_rep, make_
         assert body["owner_id"] is None and body["previous_period"]["period"] == "2002"
         for k, v in want.items():
             assert current(body, k) == v, (role, k)
+        # 2002 against 2001: a bought in both, b in 2001 only.
+        assert previous(body, "retention") == {"customers": 1, "previous_customers": 2, "retained": 1,
+                                               "retention_rate": 0.5}
         # Active customers are counted now, over every customer of the session.
         active = int(db("SELECT count(*) FROM customers WHERE status = 'active' AND archived_at IS NULL"))
         got = current(body, "complaints")

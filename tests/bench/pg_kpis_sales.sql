@@ -47,54 +47,56 @@ pol.contact_interval_months))::date AS y0, (:d1::date - make_interval(months =>
 pol.contact_interval_months))::date AS y1) y, LATERAL (SELECT CASE WHEN (y.y0 + make_interval(months =>
 pol.contact_interval_months))::date >= :d0::date THEN y.y0 ELSE y.y0 + 1 END AS x0, CASE WHEN (y.y1 +
 make_interval(months => pol.contact_interval_months))::date >= :d1::date THEN y.y1 ELSE y.y1 + 1 END AS x1)
-x WHERE pol.contact_interval_months IS NOT NULL), ca AS (SELECT count(*) FILTER (WHERE (c.created_at <
-:di0::timestamptz AND (c.archived_at IS NULL OR c.archived_at >= :di0::timestamptz))) AS n0, count(*) FILTER
-(WHERE (c.created_at < :di0::timestamptz AND (c.archived_at IS NULL OR c.archived_at >= :di0::timestamptz))
-AND CASE WHEN lg.l0 IS NOT NULL THEN lg.l0 >= pt.h0 ELSE coalesce(c.first_contact_at >= pt.x0, c.created_at
->= pt.h0) AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND i.archived_at IS NULL
-AND i.occurred_at < :di0::timestamptz) AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.customer_id = c.id AND
-v.archived_at IS NULL AND v.visited_at < :di0::timestamptz) END) AS k0, count(*) FILTER (WHERE (c.created_at
-< :di1::timestamptz AND (c.archived_at IS NULL OR c.archived_at >= :di1::timestamptz))) AS n1, count(*)
-FILTER (WHERE (c.created_at < :di1::timestamptz AND (c.archived_at IS NULL OR c.archived_at >=
-:di1::timestamptz)) AND CASE WHEN lg.l1 IS NOT NULL THEN lg.l1 >= pt.h1 ELSE coalesce(c.first_contact_at >=
-pt.x1, c.created_at >= pt.h1) AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND
+x WHERE pol.contact_interval_months IS NOT NULL), ca AS (SELECT count(*) FILTER (WHERE (pt.tier IS NOT NULL
+AND c.created_at < :di0::timestamptz AND (c.archived_at IS NULL OR c.archived_at >= :di0::timestamptz))) AS
+n0, count(*) FILTER (WHERE (pt.tier IS NOT NULL AND c.created_at < :di0::timestamptz AND (c.archived_at IS
+NULL OR c.archived_at >= :di0::timestamptz)) AND CASE WHEN lg.l0 IS NOT NULL THEN lg.l0 >= pt.h0 ELSE
+coalesce(c.first_contact_at >= pt.x0, c.created_at >= pt.h0) AND NOT EXISTS (SELECT 1 FROM interactions i
+WHERE i.customer_id = c.id AND i.archived_at IS NULL AND i.occurred_at < :di0::timestamptz) AND NOT EXISTS
+(SELECT 1 FROM visits v WHERE v.customer_id = c.id AND v.archived_at IS NULL AND v.visited_at <
+:di0::timestamptz) END) AS k0, count(*) FILTER (WHERE (pt.tier IS NOT NULL AND c.created_at <
+:di1::timestamptz AND (c.archived_at IS NULL OR c.archived_at >= :di1::timestamptz))) AS n1, count(*) FILTER
+(WHERE (pt.tier IS NOT NULL AND c.created_at < :di1::timestamptz AND (c.archived_at IS NULL OR c.archived_at
+>= :di1::timestamptz)) AND CASE WHEN lg.l1 IS NOT NULL THEN lg.l1 >= pt.h1 ELSE coalesce(c.first_contact_at
+>= pt.x1, c.created_at >= pt.h1) AND NOT EXISTS (SELECT 1 FROM interactions i WHERE i.customer_id = c.id AND
 i.archived_at IS NULL AND i.occurred_at < :di1::timestamptz) AND NOT EXISTS (SELECT 1 FROM visits v WHERE
-v.customer_id = c.id AND v.archived_at IS NULL AND v.visited_at < :di1::timestamptz) END) AS k1 FROM
-customers c JOIN pt ON pt.tier = coalesce(c.tier_override, c.tier) LEFT JOIN lg ON lg.customer_id = c.id
-WHERE c.status <> 'lost' AND c.created_at < :di0::timestamptz AND c.owner_id = :small::uuid), vp AS (SELECT
-count(*) FILTER (WHERE v.planned_date >= :f0::date AND v.planned_date < :t0::date) AS planned0, count(*)
-FILTER (WHERE v.planned_date >= :f0::date AND v.planned_date < :t0::date AND v.status = 'completed') AS
-completed0, count(*) FILTER (WHERE v.planned_date >= :f0::date AND v.planned_date < :t0::date AND v.status =
-'cancelled') AS cancelled0, count(*) FILTER (WHERE v.planned_date >= :f0::date AND v.planned_date <
-:t0::date AND v.status IN ('planned', 'approved') AND v.planned_date < :today::date) AS missed0, count(*)
-FILTER (WHERE v.planned_date >= :f0::date AND v.planned_date < :t0::date AND v.status IN ('planned',
-'approved') AND v.planned_date >= :today::date) AS pending0, count(*) FILTER (WHERE v.planned_date >=
-:f1::date AND v.planned_date < :f0::date) AS planned1, count(*) FILTER (WHERE v.planned_date >= :f1::date
-AND v.planned_date < :f0::date AND v.status = 'completed') AS completed1, count(*) FILTER (WHERE
-v.planned_date >= :f1::date AND v.planned_date < :f0::date AND v.status = 'cancelled') AS cancelled1,
-count(*) FILTER (WHERE v.planned_date >= :f1::date AND v.planned_date < :f0::date AND v.status IN
-('planned', 'approved') AND v.planned_date < :today::date) AS missed1, count(*) FILTER (WHERE v.planned_date
->= :f1::date AND v.planned_date < :f0::date AND v.status IN ('planned', 'approved') AND v.planned_date >=
-:today::date) AS pending1 FROM visit_plans v JOIN customers c ON c.id = v.customer_id WHERE v.planned_date
->= :f1::date AND v.planned_date < :t0::date AND c.owner_id = :small::uuid), sa AS (SELECT count(*) FILTER
-(WHERE s.responded_at >= :fi0::timestamptz AND s.responded_at < :ti0::timestamptz) AS n0, avg(s.overall)
-FILTER (WHERE s.responded_at >= :fi0::timestamptz AND s.responded_at < :ti0::timestamptz) AS o0, count(*)
-FILTER (WHERE s.responded_at >= :fi0::timestamptz AND s.responded_at < :ti0::timestamptz AND s.nps >= 9) AS
-pr0, count(*) FILTER (WHERE s.responded_at >= :fi0::timestamptz AND s.responded_at < :ti0::timestamptz AND
-s.nps <= 6) AS de0, count(*) FILTER (WHERE s.responded_at >= :fi1::timestamptz AND s.responded_at <
-:fi0::timestamptz) AS n1, avg(s.overall) FILTER (WHERE s.responded_at >= :fi1::timestamptz AND
-s.responded_at < :fi0::timestamptz) AS o1, count(*) FILTER (WHERE s.responded_at >= :fi1::timestamptz AND
-s.responded_at < :fi0::timestamptz AND s.nps >= 9) AS pr1, count(*) FILTER (WHERE s.responded_at >=
-:fi1::timestamptz AND s.responded_at < :fi0::timestamptz AND s.nps <= 6) AS de1 FROM survey_responses s JOIN
-customers c ON c.id = s.customer_id WHERE s.responded_at >= :fi1::timestamptz AND s.responded_at <
-:ti0::timestamptz AND c.owner_id = :small::uuid), co AS (SELECT count(*) FILTER (WHERE k.received_at >=
-:fi0::timestamptz AND k.received_at < :ti0::timestamptz) AS n0, count(k.first_response_at) FILTER (WHERE
-k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz) AS responded0, extract(epoch FROM
-avg(k.first_response_at - k.received_at) FILTER (WHERE k.received_at >= :fi0::timestamptz AND k.received_at
-< :ti0::timestamptz)) AS response_s0, count(k.resolved_at) FILTER (WHERE k.received_at >= :fi0::timestamptz
-AND k.received_at < :ti0::timestamptz) AS resolved0, extract(epoch FROM avg(k.resolved_at - k.received_at)
-FILTER (WHERE k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz)) AS resolution_s0,
-count(*) FILTER (WHERE k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz AND
+v.customer_id = c.id AND v.archived_at IS NULL AND v.visited_at < :di1::timestamptz) END) AS k1, count(*)
+FILTER (WHERE c.status = 'active' AND c.archived_at IS NULL) AS active FROM customers c LEFT JOIN pt ON
+pt.tier = coalesce(c.tier_override, c.tier) AND c.status <> 'lost' LEFT JOIN lg ON lg.customer_id = c.id
+WHERE true AND c.owner_id = :small::uuid), vp AS (SELECT count(*) FILTER (WHERE v.planned_date >= :f0::date
+AND v.planned_date < :t0::date) AS planned0, count(*) FILTER (WHERE v.planned_date >= :f0::date AND
+v.planned_date < :t0::date AND v.status = 'completed') AS completed0, count(*) FILTER (WHERE v.planned_date
+>= :f0::date AND v.planned_date < :t0::date AND v.status = 'cancelled') AS cancelled0, count(*) FILTER
+(WHERE v.planned_date >= :f0::date AND v.planned_date < :t0::date AND v.status IN ('planned', 'approved')
+AND v.planned_date < :today::date) AS missed0, count(*) FILTER (WHERE v.planned_date >= :f0::date AND
+v.planned_date < :t0::date AND v.status IN ('planned', 'approved') AND v.planned_date >= :today::date) AS
+pending0, count(*) FILTER (WHERE v.planned_date >= :f1::date AND v.planned_date < :f0::date) AS planned1,
+count(*) FILTER (WHERE v.planned_date >= :f1::date AND v.planned_date < :f0::date AND v.status =
+'completed') AS completed1, count(*) FILTER (WHERE v.planned_date >= :f1::date AND v.planned_date <
+:f0::date AND v.status = 'cancelled') AS cancelled1, count(*) FILTER (WHERE v.planned_date >= :f1::date AND
+v.planned_date < :f0::date AND v.status IN ('planned', 'approved') AND v.planned_date < :today::date) AS
+missed1, count(*) FILTER (WHERE v.planned_date >= :f1::date AND v.planned_date < :f0::date AND v.status IN
+('planned', 'approved') AND v.planned_date >= :today::date) AS pending1 FROM visit_plans v JOIN customers c
+ON c.id = v.customer_id WHERE v.planned_date >= :f1::date AND v.planned_date < :t0::date AND c.owner_id =
+:small::uuid), sa AS (SELECT count(*) FILTER (WHERE s.responded_at >= :fi0::timestamptz AND s.responded_at <
+:ti0::timestamptz) AS n0, avg(s.overall) FILTER (WHERE s.responded_at >= :fi0::timestamptz AND
+s.responded_at < :ti0::timestamptz) AS o0, count(*) FILTER (WHERE s.responded_at >= :fi0::timestamptz AND
+s.responded_at < :ti0::timestamptz AND s.nps >= 9) AS pr0, count(*) FILTER (WHERE s.responded_at >=
+:fi0::timestamptz AND s.responded_at < :ti0::timestamptz AND s.nps <= 6) AS de0, count(*) FILTER (WHERE
+s.responded_at >= :fi1::timestamptz AND s.responded_at < :fi0::timestamptz) AS n1, avg(s.overall) FILTER
+(WHERE s.responded_at >= :fi1::timestamptz AND s.responded_at < :fi0::timestamptz) AS o1, count(*) FILTER
+(WHERE s.responded_at >= :fi1::timestamptz AND s.responded_at < :fi0::timestamptz AND s.nps >= 9) AS pr1,
+count(*) FILTER (WHERE s.responded_at >= :fi1::timestamptz AND s.responded_at < :fi0::timestamptz AND s.nps
+<= 6) AS de1 FROM survey_responses s JOIN customers c ON c.id = s.customer_id WHERE s.responded_at >=
+:fi1::timestamptz AND s.responded_at < :ti0::timestamptz AND c.owner_id = :small::uuid), co AS (SELECT
+count(*) FILTER (WHERE k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz) AS n0,
+count(k.first_response_at) FILTER (WHERE k.received_at >= :fi0::timestamptz AND k.received_at <
+:ti0::timestamptz) AS responded0, extract(epoch FROM avg(k.first_response_at - k.received_at) FILTER (WHERE
+k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz)) AS response_s0,
+count(k.resolved_at) FILTER (WHERE k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz)
+AS resolved0, extract(epoch FROM avg(k.resolved_at - k.received_at) FILTER (WHERE k.received_at >=
+:fi0::timestamptz AND k.received_at < :ti0::timestamptz)) AS resolution_s0, count(*) FILTER (WHERE
+k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz AND
 crm_sla_status(k.first_response_due, k.first_response_at, 0, now()) = 'met') AS rmet0, count(*) FILTER
 (WHERE k.received_at >= :fi0::timestamptz AND k.received_at < :ti0::timestamptz AND
 crm_sla_status(k.first_response_due, k.first_response_at, 0, now()) = 'breached') AS rbreached0, count(*)
@@ -118,55 +120,53 @@ crm_sla_status(k.resolution_due, k.resolved_at, 0, now()) = 'met') AS smet1, cou
 k.received_at >= :fi1::timestamptz AND k.received_at < :fi0::timestamptz AND
 crm_sla_status(k.resolution_due, k.resolved_at, 0, now()) = 'breached') AS sbreached1 FROM complaints k JOIN
 customers c ON c.id = k.customer_id WHERE k.archived_at IS NULL AND k.received_at >= :fi1::timestamptz AND
-k.received_at < :ti0::timestamptz AND c.owner_id = :small::uuid), ac AS (SELECT count(*) AS n FROM customers
-c WHERE c.status = 'active' AND c.archived_at IS NULL AND c.owner_id = :small::uuid), bu AS (SELECT
-coalesce(sum(b.amount) FILTER (WHERE b.year = extract(year FROM :f0::date)), 0) AS y0,
-coalesce(sum(b.amount) FILTER (WHERE b.year = extract(year FROM :f1::date)), 0) AS y1 FROM budgets b WHERE
-b.archived_at IS NULL AND b.year IN (extract(year FROM :f0::date), extract(year FROM :f1::date)) AND
-b.owner_id = :small::uuid), ex AS (SELECT coalesce(sum(x.amount) FILTER (WHERE x.expense_date >= :f0::date
-AND x.expense_date < :t0::date AND x.status IN ('approved')), 0) AS approved0, coalesce(sum(x.amount) FILTER
-(WHERE x.expense_date >= :f0::date AND x.expense_date < :t0::date AND x.status IN ('paid')), 0) AS paid0,
+k.received_at < :ti0::timestamptz AND c.owner_id = :small::uuid), bu AS (SELECT coalesce(sum(b.amount)
+FILTER (WHERE b.year = extract(year FROM :f0::date)), 0) AS y0, coalesce(sum(b.amount) FILTER (WHERE b.year
+= extract(year FROM :f1::date)), 0) AS y1 FROM budgets b WHERE b.archived_at IS NULL AND b.year IN
+(extract(year FROM :f0::date), extract(year FROM :f1::date)) AND b.owner_id = :small::uuid), ex AS (SELECT
 coalesce(sum(x.amount) FILTER (WHERE x.expense_date >= :f0::date AND x.expense_date < :t0::date AND x.status
-IN ('submitted', 'pending_finance')), 0) AS pending0, coalesce(sum(x.amount) FILTER (WHERE x.expense_date >=
-:f1::date AND x.expense_date < :f0::date AND x.status IN ('approved')), 0) AS approved1,
+IN ('approved')), 0) AS approved0, coalesce(sum(x.amount) FILTER (WHERE x.expense_date >= :f0::date AND
+x.expense_date < :t0::date AND x.status IN ('paid')), 0) AS paid0, coalesce(sum(x.amount) FILTER (WHERE
+x.expense_date >= :f0::date AND x.expense_date < :t0::date AND x.status IN ('submitted',
+'pending_finance')), 0) AS pending0, coalesce(sum(x.amount) FILTER (WHERE x.expense_date >= :f1::date AND
+x.expense_date < :f0::date AND x.status IN ('approved')), 0) AS approved1, coalesce(sum(x.amount) FILTER
+(WHERE x.expense_date >= :f1::date AND x.expense_date < :f0::date AND x.status IN ('paid')), 0) AS paid1,
 coalesce(sum(x.amount) FILTER (WHERE x.expense_date >= :f1::date AND x.expense_date < :f0::date AND x.status
-IN ('paid')), 0) AS paid1, coalesce(sum(x.amount) FILTER (WHERE x.expense_date >= :f1::date AND
-x.expense_date < :f0::date AND x.status IN ('submitted', 'pending_finance')), 0) AS pending1 FROM expenses x
-WHERE x.expense_date >= :f1::date AND x.expense_date < :t0::date AND x.status IN ('submitted',
-'pending_finance', 'approved', 'paid') AND x.claimant_id = :small::uuid) SELECT CASE p.k WHEN 0 THEN sa.n0
-ELSE sa.n1 END, round(CASE p.k WHEN 0 THEN sa.o0 ELSE sa.o1 END, 2), CASE p.k WHEN 0 THEN sa.pr0 ELSE sa.pr1
-END, CASE p.k WHEN 0 THEN sa.de0 ELSE sa.de1 END, crm_nps(CASE p.k WHEN 0 THEN sa.pr0 ELSE sa.pr1 END, CASE
-p.k WHEN 0 THEN sa.de0 ELSE sa.de1 END, CASE p.k WHEN 0 THEN sa.n0 ELSE sa.n1 END), CASE p.k WHEN 0 THEN
-ta.n0 ELSE ta.n1 END, CASE p.k WHEN 0 THEN ta.n1 ELSE ta.n2 END, CASE p.k WHEN 0 THEN ta.r0 ELSE ta.r1 END,
-round((CASE p.k WHEN 0 THEN ta.r0 ELSE ta.r1 END)::numeric / nullif(CASE p.k WHEN 0 THEN ta.n1 ELSE ta.n2
-END, 0), 4), CASE p.k WHEN 0 THEN co.n0 ELSE co.n1 END, ac.n, round(100.0 * CASE p.k WHEN 0 THEN co.n0 ELSE
-co.n1 END / nullif(ac.n, 0), 2), CASE p.k WHEN 0 THEN co.responded0 ELSE co.responded1 END, round((CASE p.k
-WHEN 0 THEN co.response_s0 ELSE co.response_s1 END)::numeric / 3600, 2), CASE p.k WHEN 0 THEN co.resolved0
-ELSE co.resolved1 END, round((CASE p.k WHEN 0 THEN co.resolution_s0 ELSE co.resolution_s1 END)::numeric /
-3600, 2), CASE p.k WHEN 0 THEN co.rmet0 ELSE co.rmet1 END, CASE p.k WHEN 0 THEN co.rbreached0 ELSE
-co.rbreached1 END, round((CASE p.k WHEN 0 THEN co.rmet0 ELSE co.rmet1 END)::numeric / nullif(CASE p.k WHEN 0
-THEN co.rmet0 + co.rbreached0 ELSE co.rmet1 + co.rbreached1 END, 0), 4), CASE p.k WHEN 0 THEN co.smet0 ELSE
-co.smet1 END, CASE p.k WHEN 0 THEN co.sbreached0 ELSE co.sbreached1 END, round((CASE p.k WHEN 0 THEN
-co.smet0 ELSE co.smet1 END)::numeric / nullif(CASE p.k WHEN 0 THEN co.smet0 + co.sbreached0 ELSE co.smet1 +
-co.sbreached1 END, 0), 4), CASE p.k WHEN 0 THEN vp.planned0 ELSE vp.planned1 END, CASE p.k WHEN 0 THEN
-vp.completed0 ELSE vp.completed1 END, CASE p.k WHEN 0 THEN vp.cancelled0 ELSE vp.cancelled1 END, CASE p.k
-WHEN 0 THEN vp.missed0 ELSE vp.missed1 END, CASE p.k WHEN 0 THEN vp.pending0 ELSE vp.pending1 END, CASE p.k
-WHEN 0 THEN vp.completed0 + vp.missed0 ELSE vp.completed1 + vp.missed1 END, round((CASE p.k WHEN 0 THEN
-vp.completed0 ELSE vp.completed1 END)::numeric / nullif(CASE p.k WHEN 0 THEN vp.completed0 + vp.missed0 ELSE
-vp.completed1 + vp.missed1 END, 0), 4), CASE p.k WHEN 0 THEN :d0::date ELSE :d1::date END::text, CASE p.k
-WHEN 0 THEN ca.n0 ELSE ca.n1 END, CASE p.k WHEN 0 THEN ca.k0 ELSE ca.k1 END, CASE p.k WHEN 0 THEN ca.n0 -
-ca.k0 ELSE ca.n1 - ca.k1 END, round((CASE p.k WHEN 0 THEN ca.k0 ELSE ca.k1 END)::numeric / nullif(CASE p.k
-WHEN 0 THEN ca.n0 ELSE ca.n1 END, 0), 4), (CASE p.k WHEN 0 THEN round(bu.y0 * :months::integer / 12.0, 2)
-ELSE round(bu.y1 * :months::integer / 12.0, 2) END)::numeric(20, 2)::text, (CASE p.k WHEN 0 THEN
-ex.approved0 ELSE ex.approved1 END)::numeric(20, 2)::text, (CASE p.k WHEN 0 THEN ex.paid0 ELSE ex.paid1
-END)::numeric(20, 2)::text, (CASE p.k WHEN 0 THEN ex.approved0 + ex.paid0 ELSE ex.approved1 + ex.paid1
-END)::numeric(20, 2)::text, (CASE p.k WHEN 0 THEN ex.pending0 ELSE ex.pending1 END)::numeric(20, 2)::text,
-CASE WHEN CASE p.k WHEN 0 THEN round(bu.y0 * :months::integer / 12.0, 2) ELSE round(bu.y1 * :months::integer
-/ 12.0, 2) END > 0 THEN round(CASE p.k WHEN 0 THEN ex.approved0 + ex.paid0 ELSE ex.approved1 + ex.paid1 END
-/ CASE p.k WHEN 0 THEN round(bu.y0 * :months::integer / 12.0, 2) ELSE round(bu.y1 * :months::integer / 12.0,
-2) END, 4) END, CASE p.k WHEN 0 THEN ra.n0 ELSE ra.n1 END, CASE p.k WHEN 0 THEN ra.c0 ELSE ra.c1
-END::numeric(18, 2)::text, CASE p.k WHEN 0 THEN ra.p0 ELSE ra.p1 END::numeric(18, 2)::text, CASE WHEN CASE
-p.k WHEN 0 THEN ra.p0 ELSE ra.p1 END > 0 THEN round((CASE p.k WHEN 0 THEN ra.c0 - ra.p0 ELSE ra.c1 - ra.p1
-END) / CASE p.k WHEN 0 THEN ra.p0 ELSE ra.p1 END, 4) END, p.k FROM (VALUES (0), (1)) AS p (k), ta, ra, ca,
-vp, sa, co, ac, bu, ex ORDER BY p.k;
+IN ('submitted', 'pending_finance')), 0) AS pending1 FROM expenses x WHERE x.expense_date >= :f1::date AND
+x.expense_date < :t0::date AND x.status IN ('submitted', 'pending_finance', 'approved', 'paid') AND
+x.claimant_id = :small::uuid) SELECT CASE p.k WHEN 0 THEN sa.n0 ELSE sa.n1 END, round(CASE p.k WHEN 0 THEN
+sa.o0 ELSE sa.o1 END, 2), CASE p.k WHEN 0 THEN sa.pr0 ELSE sa.pr1 END, CASE p.k WHEN 0 THEN sa.de0 ELSE
+sa.de1 END, crm_nps(CASE p.k WHEN 0 THEN sa.pr0 ELSE sa.pr1 END, CASE p.k WHEN 0 THEN sa.de0 ELSE sa.de1
+END, CASE p.k WHEN 0 THEN sa.n0 ELSE sa.n1 END), CASE p.k WHEN 0 THEN ta.n0 ELSE ta.n1 END, CASE p.k WHEN 0
+THEN ta.n1 ELSE ta.n2 END, CASE p.k WHEN 0 THEN ta.r0 ELSE ta.r1 END, round((CASE p.k WHEN 0 THEN ta.r0 ELSE
+ta.r1 END)::numeric / nullif(CASE p.k WHEN 0 THEN ta.n1 ELSE ta.n2 END, 0), 4), CASE p.k WHEN 0 THEN co.n0
+ELSE co.n1 END, ca.active, round(100.0 * CASE p.k WHEN 0 THEN co.n0 ELSE co.n1 END / nullif(ca.active, 0),
+2), CASE p.k WHEN 0 THEN co.responded0 ELSE co.responded1 END, round((CASE p.k WHEN 0 THEN co.response_s0
+ELSE co.response_s1 END)::numeric / 3600, 2), CASE p.k WHEN 0 THEN co.resolved0 ELSE co.resolved1 END,
+round((CASE p.k WHEN 0 THEN co.resolution_s0 ELSE co.resolution_s1 END)::numeric / 3600, 2), CASE p.k WHEN 0
+THEN co.rmet0 ELSE co.rmet1 END, CASE p.k WHEN 0 THEN co.rbreached0 ELSE co.rbreached1 END, round((CASE p.k
+WHEN 0 THEN co.rmet0 ELSE co.rmet1 END)::numeric / nullif(CASE p.k WHEN 0 THEN co.rmet0 + co.rbreached0 ELSE
+co.rmet1 + co.rbreached1 END, 0), 4), CASE p.k WHEN 0 THEN co.smet0 ELSE co.smet1 END, CASE p.k WHEN 0 THEN
+co.sbreached0 ELSE co.sbreached1 END, round((CASE p.k WHEN 0 THEN co.smet0 ELSE co.smet1 END)::numeric /
+nullif(CASE p.k WHEN 0 THEN co.smet0 + co.sbreached0 ELSE co.smet1 + co.sbreached1 END, 0), 4), CASE p.k
+WHEN 0 THEN vp.planned0 ELSE vp.planned1 END, CASE p.k WHEN 0 THEN vp.completed0 ELSE vp.completed1 END,
+CASE p.k WHEN 0 THEN vp.cancelled0 ELSE vp.cancelled1 END, CASE p.k WHEN 0 THEN vp.missed0 ELSE vp.missed1
+END, CASE p.k WHEN 0 THEN vp.pending0 ELSE vp.pending1 END, CASE p.k WHEN 0 THEN vp.completed0 + vp.missed0
+ELSE vp.completed1 + vp.missed1 END, round((CASE p.k WHEN 0 THEN vp.completed0 ELSE vp.completed1
+END)::numeric / nullif(CASE p.k WHEN 0 THEN vp.completed0 + vp.missed0 ELSE vp.completed1 + vp.missed1 END,
+0), 4), CASE p.k WHEN 0 THEN :d0::date ELSE :d1::date END::text, CASE p.k WHEN 0 THEN ca.n0 ELSE ca.n1 END,
+CASE p.k WHEN 0 THEN ca.k0 ELSE ca.k1 END, CASE p.k WHEN 0 THEN ca.n0 - ca.k0 ELSE ca.n1 - ca.k1 END,
+round((CASE p.k WHEN 0 THEN ca.k0 ELSE ca.k1 END)::numeric / nullif(CASE p.k WHEN 0 THEN ca.n0 ELSE ca.n1
+END, 0), 4), (CASE p.k WHEN 0 THEN round(bu.y0 * :months::integer / 12.0, 2) ELSE round(bu.y1 *
+:months::integer / 12.0, 2) END)::numeric(20, 2)::text, (CASE p.k WHEN 0 THEN ex.approved0 ELSE ex.approved1
+END)::numeric(20, 2)::text, (CASE p.k WHEN 0 THEN ex.paid0 ELSE ex.paid1 END)::numeric(20, 2)::text, (CASE
+p.k WHEN 0 THEN ex.approved0 + ex.paid0 ELSE ex.approved1 + ex.paid1 END)::numeric(20, 2)::text, (CASE p.k
+WHEN 0 THEN ex.pending0 ELSE ex.pending1 END)::numeric(20, 2)::text, CASE WHEN CASE p.k WHEN 0 THEN
+round(bu.y0 * :months::integer / 12.0, 2) ELSE round(bu.y1 * :months::integer / 12.0, 2) END > 0 THEN
+round(CASE p.k WHEN 0 THEN ex.approved0 + ex.paid0 ELSE ex.approved1 + ex.paid1 END / CASE p.k WHEN 0 THEN
+round(bu.y0 * :months::integer / 12.0, 2) ELSE round(bu.y1 * :months::integer / 12.0, 2) END, 4) END, CASE
+p.k WHEN 0 THEN ra.n0 ELSE ra.n1 END, CASE p.k WHEN 0 THEN ra.c0 ELSE ra.c1 END::numeric(18, 2)::text, CASE
+p.k WHEN 0 THEN ra.p0 ELSE ra.p1 END::numeric(18, 2)::text, CASE WHEN CASE p.k WHEN 0 THEN ra.p0 ELSE ra.p1
+END > 0 THEN round((CASE p.k WHEN 0 THEN ra.c0 - ra.p0 ELSE ra.c1 - ra.p1 END) / CASE p.k WHEN 0 THEN ra.p0
+ELSE ra.p1 END, 4) END, p.k FROM (VALUES (0), (1)) AS p (k), ta, ra, ca, vp, sa, co, bu, ex ORDER BY p.k;
 COMMIT;
