@@ -233,7 +233,7 @@ static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "
     ") AS k0, count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI1) ") AS n1, "                                          \
     "count(*) FILTER (WHERE " KPI_CAD_IN(KPI_DI1) " AND " KPI_CAD_KEPT("lg.l1", "pt.x1", "pt.h1", KPI_DI1)     \
     ") AS k1, count(*) FILTER (WHERE c.status = 'active' AND c.archived_at IS NULL) AS active "              \
-    "FROM customers c LEFT JOIN pt ON pt.tier = coalesce(c.tier_override, c.tier) AND c.status <> 'lost' "     \
+    "FROM customers c LEFT JOIN pt ON pt.tier = coalesce(c.tier_override, c.tier) AND c.status <> 'lost' "    \
     "LEFT JOIN lg ON lg.customer_id = c.id WHERE true"
 
 /* Visit plans dated in each period (customers' current owner): due = the
@@ -342,8 +342,8 @@ static const char *const kpi_period_keys[KPI_PERIOD_COLS] = {"period", "from", "
 
 #define KPI_COMPLAINTS(X)                                                                                     \
     X("complaints", PICK("co.n0", "co.n1"), RK_RAW)                                                           \
-    X("active_customers", "ca.active", RK_RAW)                                                                     \
-    X("complaint_rate", "round(100.0 * " PICK("co.n0", "co.n1") " / nullif(ca.active, 0), 2)", RK_RAW)             \
+    X("active_customers", "ca.active", RK_RAW)                                                                \
+    X("complaint_rate", "round(100.0 * " PICK("co.n0", "co.n1") " / nullif(ca.active, 0), 2)", RK_RAW)        \
     X("responded", PICK("co.responded0", "co.responded1"), RK_RAW)                                            \
     X("mean_first_response_hours", KPI_HOURS(PICK("co.response_s0", "co.response_s1")), RK_RAW)               \
     X("resolved", PICK("co.resolved0", "co.resolved1"), RK_RAW)                                               \
