@@ -59,8 +59,9 @@ static const char *const survey_read_only[] = {
 /* ---- SQL ---- */
 
 /* The campaign document: key, SQL expression (alias s), rendering. id
- * stays first, version last (its column feeds the ETag). */
-#define SURVEY_FIELDS(X)                                                                                      \
+ * stays first, version last (its column feeds the ETag). targets: the
+ * expression of target_customer_ids (SURVEY_TARGETS_SEEN on reads). */
+#define SURVEY_FIELDS_T(X, targets)                                                                           \
     X("id", "s.id", RK_STRING)                                                                                \
     X("title", "s.title", RK_STRING)                                                                          \
     X("description", "s.description", RK_STRING)                                                              \
@@ -69,7 +70,7 @@ static const char *const survey_read_only[] = {
     X("method", "s.method", RK_STRING)                                                                        \
     X("target_tiers", "s.target_tiers", RK_RAW)                                                               \
     X("target_owner_ids", "s.target_owner_ids", RK_RAW)                                                       \
-    X("target_customer_ids", "s.target_customer_ids", RK_RAW)                                                 \
+    X("target_customer_ids", targets, RK_RAW)                                                                 \
     X("status", "s.status", RK_STRING)                                                                        \
     X("targeted_count", "(SELECT count(*) FROM survey_targets t WHERE t.survey_id = s.id)", RK_RAW)           \
     X("opened_at", "s.opened_at", RK_TIMESTAMP)                                                               \
@@ -83,6 +84,18 @@ static const char *const survey_read_only[] = {
     X("updated_at", "s.updated_at", RK_TIMESTAMP)                                                             \
     X("version", "s.version", RK_RAW)
 
+#define SURVEY_FIELDS(X) SURVEY_FIELDS_T(X, "s.target_customer_ids")
+
+/* The explicit target customers a reader may see: all of them, or with the
+ * uuid parameter p set (a sales rep's id), only the rep's own customers, in
+ * the campaign's order: a campaign names customers of several owners, and
+ * a rep sees no other owner's customer ids (as in every customer list). */
+#define SURVEY_TARGETS_SEEN(p)                                                                                \
+    "CASE WHEN " p "::uuid IS NULL THEN s.target_customer_ids ELSE (SELECT coalesce(jsonb_agg(e.id "            \
+    "ORDER BY e.n), '[]') FROM jsonb_array_elements(s.target_customer_ids) WITH ORDINALITY AS e (id, n) "       \
+    "JOIN customers c ON c.id = (e.id #>> '{}')::uuid AND c.owner_id = " p "::uuid) END"
+#define SURVEY_SELECT_SEEN(p) SURVEY_FIELDS_T(RENDER_SQL, SURVEY_TARGETS_SEEN(p))
+
 static const struct render_col survey_render[] = {SURVEY_FIELDS(RENDER_COL)};
 #define SURVEY_NCOLS ((int)ARRAY_LEN(survey_render))
 #define SURVEY_ID_COL 0
@@ -95,9 +108,10 @@ static const struct render_col survey_render[] = {SURVEY_FIELDS(RENDER_COL)};
 #define SURVEY_VERSION_COL (SURVEY_NCOLS - 1)
 #define SURVEY_SELECT SURVEY_FIELDS(RENDER_SQL)
 
-/* $1 id, $2 drafts visible */
+/* $1 id, $2 drafts visible, $3 the sales rep reading (else NULL) */
 #define SQL_SURVEY_GET                                                                                        \
-    "SELECT " SURVEY_SELECT "1 FROM surveys s WHERE s.id = $1::uuid AND ($2::boolean OR s.status <> 'draft')"
+    "SELECT " SURVEY_SELECT_SEEN("$3") "1 FROM surveys s WHERE s.id = $1::uuid "                               \
+    "AND ($2::boolean OR s.status <> 'draft')"
 /* After the fields: archived, row snapshot. Writers see every campaign. */
 enum { LOCK_ARCHIVED = SURVEY_NCOLS, LOCK_ROW };
 #define SQL_SURVEY_LOCK                                                                                       \
@@ -127,6 +141,13 @@ enum { LOCK_ARCHIVED = SURVEY_NCOLS, LOCK_ROW };
     "OR s.target_customer_ids ? c.id::text) WHERE s.id = $1::uuid"
 
 /* ---- helpers ---- */
+
+/* The sales rep whose own customers are all of a campaign's explicit
+ * targets they see (SURVEY_TARGETS_SEEN), or NULL: every target. */
+static const char *survey_reader(const struct request *r)
+{
+    return principal_scoped(&r->principal) ? r->principal.user_id : NULL;
+}
 
 /* Loads the campaign the path names for a change: 404 when missing, 412
  * on a stale If-Match, 409 naming the state unless it is `from` (an
@@ -324,7 +345,8 @@ int surveys_list(struct request *r)
     if (list_page_init_sorted(r, &page, "surveys", sort->name, 2) != 0)
         goto out;
 
-    sbuf_printf(&b.sql, "SELECT " SURVEY_SELECT "%s, s.id FROM surveys s WHERE true", sort->key_expr);
+    sqlb_bind(&b, survey_reader(r)); /* $1 */
+    sbuf_printf(&b.sql, "SELECT " SURVEY_SELECT_SEEN("$1") "%s, s.id FROM surveys s WHERE true", sort->key_expr);
     if (!include_archived)
         sbuf_puts(&b.sql, " AND s.archived_at IS NULL");
     else
@@ -351,8 +373,8 @@ out:
 int surveys_get(struct request *r)
 {
     const char *id = request_param(r, 0);
-    const char *params[] = {id, survey_drafts_visible(r)};
-    PGresult *res = record_fetch(r, id, "survey_get", SQL_SURVEY_GET, 2, params);
+    const char *params[] = {id, survey_drafts_visible(r), survey_reader(r)};
+    PGresult *res = record_fetch(r, id, "survey_get", SQL_SURVEY_GET, 3, params);
     if (res)
         record_reply_get(r, res, survey_render, SURVEY_NCOLS);
     PQclear(res);

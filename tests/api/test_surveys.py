@@ -212,6 +212,33 @@ def test_read_roles_and_draft_visibility(api, users, make_customer):
     problem(api.get(spath(draft["id"]), users["erp"]), 403)
 
 
+def test_sales_see_only_their_own_explicit_targets(api, users, make_customer):
+    """A campaign naming customers of several owners: each rep reads only their own customers' ids
+    in target_customer_ids (GET and list, in the campaign's order); the roles that see every customer
+    read the whole list."""
+    mine1, theirs, mine2 = make_customer("sales"), make_customer("sales2"), make_customer("sales")
+    everyone = [mine1["id"], theirs["id"], mine2["id"]]
+    s = open_survey(api, users, [mine1, theirs, mine2])
+    assert s["target_customer_ids"] == everyone and s["targeted_count"] == 3
+
+    def seen(role):
+        got = api.get(spath(s["id"]), users[role])
+        assert got.status_code == 200, got.text
+        listed = [x for x in walk_pages(api, spath(), users[role]) if x["id"] == s["id"]]
+        assert len(listed) == 1 and listed[0]["target_customer_ids"] == got.json()["target_customer_ids"]
+        return got.json()["target_customer_ids"]
+
+    assert seen("sales") == [mine1["id"], mine2["id"]]
+    assert seen("sales2") == [theirs["id"]]
+    for role in ("manager", "office", "finance", "admin"):
+        assert seen(role) == everyone, role
+    # Reassigning a customer moves its id to the new owner's view.
+    r = api.patch(f"/v1/customers/{theirs['id']}", users["manager"], {"owner_id": users.ids["sales"]},
+                  headers={"If-Match": api.get(f"/v1/customers/{theirs['id']}", users["manager"]).headers["ETag"]})
+    assert r.status_code == 200, r.text
+    assert seen("sales") == everyone and seen("sales2") == []
+
+
 def test_get_not_found(api, users):
     problem(api.get(spath(str(uuid.uuid4())), users["office"]), 404)
     problem(api.get(spath("not-a-uuid"), users["office"]), 404)
