@@ -11,7 +11,7 @@ import datetime
 import itertools
 import uuid
 
-from conftest import USER_PASSWORD
+from conftest import USER_PASSWORD, problem
 
 # 2002 and 2003 belong to test_kpis.py's every-customer board (it sums whole years).
 _past_years = itertools.count(2004)
@@ -29,24 +29,6 @@ def fresh_year(span=1):
 
 def future_year():
     return next(_future_years)
-
-
-def problem(r, status):
-    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
-    assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
-    body = r.json()
-    assert body["status"] == status and body["title"]
-    assert body["request_id"] == r.headers["X-Request-Id"]
-    return body
-
-
-def assert_invalid(r, *fields):
-    body = problem(r, 422)
-    assert body["type"].endswith("/validation") and body["title"] == "Validation failed"
-    got = [e["field"] for e in body["errors"]]
-    for f in fields:
-        assert f in got, body
-    return body
 
 
 def message_for(body, field):

@@ -202,8 +202,7 @@ def db(server):
     return lambda sql: psql(server.url_db, sql)
 
 
-# Problem+json assertions for the test modules. Many modules still carry their own, looser copy
-# of these two (written before they were shared here); new modules import these.
+# Problem+json assertions, shared by every test module.
 def problem(r, status):
     assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
     assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
@@ -213,16 +212,25 @@ def problem(r, status):
     return body
 
 
-def assert_invalid(r, field):
-    if r.status_code == 400:
-        # the JSON parser refuses \u0000 and integers beyond 64 bits before any field is looked at
+def assert_invalid(r, *fields, message=None, malformed_ok=False):
+    """A 422 validation problem naming every one of fields, each error with a message; message: a
+    text the first field's message contains. malformed_ok: a 400 for malformed JSON passes too (the
+    parser refuses \\u0000 and integers beyond 64 bits before any field is looked at)."""
+    if malformed_ok and r.status_code == 400:
         body = problem(r, 400)
         assert "malformed JSON" in body["detail"], body
         return body
     body = problem(r, 422)
-    assert body["type"].endswith("/validation") and body["title"] == "Validation failed"
+    assert body["type"].endswith("/validation") and body["title"] == "Validation failed", body
     assert body["errors"], body
-    assert field in [e["field"] for e in body["errors"]], body
+    messages = {}
+    for e in body["errors"]:
+        assert e["message"], e
+        messages.setdefault(e["field"], e["message"])
+    for f in fields:
+        assert f in messages, f"{f!r} not named in {body}"
+    if message:
+        assert message in messages[fields[0]], body
     return body
 
 

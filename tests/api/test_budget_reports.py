@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 
-from budget_fixtures import fresh_year, make_budget, make_user, problem
+from budget_fixtures import fresh_year, make_budget, make_user
+from conftest import problem
 
 UTIL = "/v1/reports/budget-utilisation"
 CB = "/v1/reports/cost-benefit"

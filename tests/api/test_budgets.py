@@ -9,9 +9,8 @@ import uuid
 
 import pytest
 
-from budget_fixtures import (assert_invalid, assert_state_conflict, etag, future_year, make_budget, make_expense,
-                             make_user, message_for, problem)
-from conftest import walk_pages
+from budget_fixtures import assert_state_conflict, etag, future_year, make_budget, make_expense, make_user, message_for
+from conftest import assert_invalid, problem, walk_pages
 
 ROLES = ["sales", "sales2", "manager", "finance", "office", "erp", "admin"]
 WRITERS = {"finance", "admin"}

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import Api, Server, unique
+from conftest import Api, assert_invalid, problem, Server, unique
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_POLICY = [
@@ -29,18 +29,6 @@ DEFAULT_POLICY = [
 ]
 CADENCE_KEYS = ["last_contact_at", "next_contact_due", "contact_status", "last_visit_at", "next_visit_due",
                 "visit_status", "next_review_due", "review_status"]
-
-
-def problem(r, status):
-    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
-    assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
-    return r.json()
-
-
-def assert_invalid(r, field):
-    body = problem(r, 422)
-    assert field in [e["field"] for e in body["errors"]], body
-    return body
 
 
 def add_months(d, n):

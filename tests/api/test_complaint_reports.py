@@ -30,16 +30,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from conftest import USER_PASSWORD
+from conftest import USER_PASSWORD, problem
 
 REPORT = "/v1/reports/complaints"
 PERIOD = "from=2024-02-01&to=2024-02-29"
-
-
-def problem(r, status):
-    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
-    assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
-    return r.json()
 
 
 def insert(db, customer, by, severity, category, received, fr=None, st=None, res_due=None, res=None,

@@ -13,24 +13,12 @@ import uuid
 
 import pytest
 
-from conftest import USER_PASSWORD, walk_pages
+from conftest import USER_PASSWORD, assert_invalid, problem, walk_pages
 
 POLICY = "/v1/policies/complaint-sla"
 AT_RISK = "/v1/reports/complaints/at-risk"
 DEFAULTS = [{"severity": "urgent", "first_response_minutes": 60, "start_minutes": 1440, "at_risk_minutes": 120},
             {"severity": "normal", "first_response_minutes": 1440, "start_minutes": 1440, "at_risk_minutes": 120}]
-
-
-def problem(r, status):
-    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
-    assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
-    return r.json()
-
-
-def assert_invalid(r, field):
-    body = problem(r, 422)
-    assert field in [e["field"] for e in body["errors"]], body
-    return body
 
 
 def iso(t):

@@ -7,34 +7,17 @@ trail. Every JSON response is validated against the spec by the `api` fixture.
 """
 
 import datetime as dt
-import json
 import uuid
 
 import pytest
 
-from conftest import USER_PASSWORD, unique, walk_pages
+from conftest import assert_invalid, problem, unique, walk_pages
 
 BASE = "/v1/complaints"
 MISSING = "00000000-0000-4000-8000-000000000000"
 
 
 # ---------------------------------------------------------------- helpers
-
-def problem(r, status):
-    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
-    assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
-    body = r.json()
-    assert body["status"] == status and body["title"]
-    assert body["request_id"] == r.headers["X-Request-Id"]
-    return body
-
-
-def assert_invalid(r, field):
-    body = problem(r, 422)
-    assert body["type"].endswith("/validation") and body["title"] == "Validation failed"
-    assert field in [e["field"] for e in body["errors"]], body
-    return body
-
 
 def assert_state(r, state):
     body = problem(r, 409)

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from conftest import unique, walk_pages
+from conftest import assert_invalid, problem, unique, walk_pages
 
 ROLES = ["sales", "sales2", "manager", "finance", "office", "erp", "admin"]
 
@@ -24,32 +24,10 @@ def tax_id():
     return uuid.uuid4().hex[:18].upper()
 
 
-def problem(r, status):
-    """Asserts r is an RFC 9457 problem with the given status; returns the body."""
-    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
-    assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
-    body = r.json()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["request_id"] == r.headers["X-Request-Id"]
-    return body
-
-
 def fields_of(r, status=422):
     body = problem(r, status)
     assert body["errors"], body
     return [e["field"] for e in body["errors"]]
-
-
-def assert_invalid(r, field):
-    fields = fields_of(r, 422)
-    body = r.json()
-    assert body["type"].endswith("/validation"), body
-    assert body["title"] == "Validation failed"
-    assert field in fields, f"{field!r} not named in {body}"
-    for e in body["errors"]:
-        assert e["message"], e
-    return body
 
 
 def etag(version):

@@ -16,30 +16,13 @@ import uuid
 
 import pytest
 
-from conftest import unique, walk_pages
+from conftest import assert_invalid, problem, unique, walk_pages
 
 ROLES = ["sales", "sales2", "manager", "finance", "office", "erp", "admin"]
 BASE = "/v1/follow-ups"
 
 
 # ---------------------------------------------------------------- helpers
-
-def problem(r, status):
-    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
-    assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
-    body = r.json()
-    assert body["status"] == status and body["title"]
-    assert body["request_id"] == r.headers["X-Request-Id"]
-    return body
-
-
-def assert_invalid(r, field):
-    body = problem(r, 422)
-    assert body["type"].endswith("/validation") and body["title"] == "Validation failed"
-    assert body["errors"], body
-    assert field in [e["field"] for e in body["errors"]], body
-    return body
-
 
 def message_of(body, field):
     return next(e["message"] for e in body["errors"] if e["field"] == field)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import USER_PASSWORD, unique
+from conftest import USER_PASSWORD, problem, unique
 
 KPIS = "/v1/reports/kpis"
 ROLES = ["sales", "sales2", "manager", "finance", "office", "erp", "admin"]
@@ -25,15 +25,6 @@ UTC = dt.timezone.utc
 
 
 # ---------------------------------------------------------------- helpers
-
-def problem(r, status):
-    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
-    assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
-    body = r.json()
-    assert body["status"] == status and body["title"]
-    assert body["request_id"] == r.headers["X-Request-Id"]
-    return body
-
 
 def at(d, hour=10, minute=0):
     """A Shanghai wall-clock time on date d (a 'YYYY-MM-DD' string or a date)."""

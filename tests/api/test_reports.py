@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import USER_PASSWORD, unique, walk_pages
+from conftest import USER_PASSWORD, problem, unique, walk_pages
 
 ROLES = ["sales", "sales2", "manager", "finance", "office", "erp", "admin"]
 READERS = {"sales", "sales2", "manager", "office", "admin"}
@@ -35,15 +35,6 @@ COMPLETION = "/v1/reports/visit-completion"
 
 
 # ---------------------------------------------------------------- helpers
-
-def problem(r, status):
-    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
-    assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
-    body = r.json()
-    assert body["status"] == status and body["title"]
-    assert body["request_id"] == r.headers["X-Request-Id"]
-    return body
-
 
 def today():
     """Today in the business time zone (what crm_today() answers)."""

@@ -11,30 +11,12 @@ import uuid
 
 import pytest
 
-from conftest import unique, walk_pages
+from conftest import assert_invalid, problem, unique, walk_pages
 
 ROLES = ["sales", "sales2", "manager", "finance", "office", "erp", "admin"]
 
 
 # ---------------------------------------------------------------- helpers
-
-def problem(r, status):
-    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
-    assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
-    body = r.json()
-    assert body["status"] == status and body["title"]
-    assert body["request_id"] == r.headers["X-Request-Id"]
-    return body
-
-
-def assert_invalid(r, field, message=None):
-    body = problem(r, 422)
-    fields = {e["field"]: e["message"] for e in body["errors"]}
-    assert field in fields, body
-    if message:
-        assert message in fields[field], body
-    return body
-
 
 def put_txn(api, users, cid, amount, on, ref=None, token="erp"):
     ref = ref or "T-" + uuid.uuid4().hex[:12]
