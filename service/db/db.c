@@ -1,7 +1,9 @@
 #include "db/db.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,10 +25,13 @@ struct db_conn {
 };
 
 /* A waiter for a connection: served strictly in arrival order, the
- * releasing thread hands its connection straight to the oldest waiter. */
+ * releasing thread hands its connection straight to the oldest waiter and
+ * posts the waiter's own semaphore after dropping the pool lock, so the woken
+ * thread never has to take that lock again (a condition variable would make
+ * it, and under load it would block a second time right there). */
 struct pool_waiter {
-    pthread_cond_t cv;
-    struct db_conn *granted;
+    sem_t handed;
+    struct db_conn *granted; /* set under the pool lock */
     struct pool_waiter *next;
 };
 
@@ -213,14 +218,6 @@ static struct db_conn *free_slot(struct db_pool *pool)
 
 static struct db_conn *pool_acquire(struct db_pool *pool, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
     struct db_conn *c = NULL;
     pthread_mutex_lock(&pool->lock);
     if (!pool->head)
@@ -228,25 +225,42 @@ static struct db_conn *pool_acquire(struct db_pool *pool, int timeout_ms)
     if (c) {
         c->leased = true;
         pool->in_use++;
+        pthread_mutex_unlock(&pool->lock);
     } else {
         struct pool_waiter w = {.granted = NULL, .next = NULL};
-        pthread_cond_init(&w.cv, NULL);
+        sem_init(&w.handed, 0, 0);
         if (pool->tail)
             pool->tail->next = &w;
         else
             pool->head = &w;
         pool->tail = &w;
         pool->waiting++;
-        while (!w.granted)
-            if (pthread_cond_timedwait(&w.cv, &pool->lock, &deadline) != 0)
-                break;
-        if (!w.granted)
+        pthread_mutex_unlock(&pool->lock);
+
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        int rc;
+        while ((rc = sem_clockwait(&w.handed, CLOCK_MONOTONIC, &deadline)) != 0 && errno == EINTR)
+            ;
+        pthread_mutex_lock(&pool->lock);
+        if (rc != 0 && !w.granted)
             waiter_remove(pool, &w);
         pool->waiting--;
         c = w.granted; /* handed over still leased and counted */
-        pthread_cond_destroy(&w.cv);
+        pthread_mutex_unlock(&pool->lock);
+        /* Timed out just as a connection was handed over: its post is on
+         * the way and must land before w leaves the stack. */
+        if (rc != 0 && c)
+            while (sem_wait(&w.handed) != 0 && errno == EINTR)
+                ;
+        sem_destroy(&w.handed);
     }
-    pthread_mutex_unlock(&pool->lock);
     if (!c)
         return NULL;
     if (c->pg && PQstatus(c->pg) != CONNECTION_OK)
@@ -301,12 +315,13 @@ void db_pool_release(struct db_conn *c)
         if (!pool->head)
             pool->tail = NULL;
         w->granted = c;
-        pthread_cond_signal(&w->cv);
     } else {
         c->leased = false;
         pool->in_use--;
     }
     pthread_mutex_unlock(&pool->lock);
+    if (w)
+        sem_post(&w->handed);
 }
 
 void db_pool_stats(bool read, int *size, int *in_use, int *waiting)
