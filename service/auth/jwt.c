@@ -525,6 +525,7 @@ static enum jwt_result check_claims(const json_t *pl, const char *issuer, const 
             return JWT_BAD_CLAIMS;
         if (t > now + JWT_CLOCK_SKEW_S)
             return JWT_NOT_YET_VALID;
+        c->nbf = t;
     }
     if ((v = json_object_get(pl, "iat")) != NULL) {
         if (!numeric_date(v, true, &t))
@@ -542,6 +543,11 @@ static enum jwt_result check_claims(const json_t *pl, const char *issuer, const 
     if (!copy_claim_str(json_object_get(pl, "role"), c->role, ROLE_MAX))
         return JWT_BAD_CLAIMS;
     return JWT_OK;
+}
+
+bool jwt_claims_current(const struct jwt_claims *c, int64_t now)
+{
+    return now - JWT_CLOCK_SKEW_S <= c->exp && c->nbf <= now + JWT_CLOCK_SKEW_S && c->iat <= now + JWT_CLOCK_SKEW_S;
 }
 
 enum jwt_result jwt_verify(const struct jwt_keys *k, const char *token, size_t len,

@@ -64,12 +64,13 @@ int jwt_alg_parse(const char *name, enum jwt_alg_id *out);
 #define JWT_MAX_TOKEN_BYTES 4096
 
 /* Validated claims copied out of a token; sub and role are NUL-terminated.
- * iat is 0 when the token carried none. */
+ * iat and nbf are 0 when the token carried none. */
 struct jwt_claims {
     char sub[65];
     char role[32];
     int64_t exp;
     int64_t iat;
+    int64_t nbf;
 };
 
 enum jwt_result {
@@ -123,6 +124,13 @@ const char *jwt_result_str(enum jwt_result r);
 enum jwt_result jwt_verify(const struct jwt_keys *k, const char *token, size_t len,
                            const char *issuer, const char *audience, int64_t now,
                            struct jwt_claims *out) WUR;
+
+/* The time checks of jwt_verify (exp, nbf, iat, with JWT_CLOCK_SKEW_S) on
+ * claims it returned, at wall-clock time now: true while a token that
+ * verified still would. For callers that keep verified tokens (the router's
+ * per-thread cache): the signature and the other claims cannot change, the
+ * clock can. */
+bool jwt_claims_current(const struct jwt_claims *c, int64_t now);
 
 /* Issues a token with header {"alg":<k's alg>,"typ":"JWT"} and claims iss,
  * aud, sub, role, iat=now, nbf=now, exp=now+ttl_s and a random 128-bit jti.

@@ -828,6 +828,36 @@ static void test_time_claims(void **state)
     assert_int_equal(check_hs(claims(",\"exp\":%lld,\"iat\":null", now + 600)), JWT_BAD_CLAIMS);
 }
 
+/* jwt_claims_current (the router's cache of verified tokens re-checks time
+ * with it) agrees with jwt_verify at every second around the edges. */
+static void test_claims_current_matches_verify(void **state)
+{
+    (void)state;
+    long long now = (long long)NOW;
+    char *payloads[] = {
+        claims(",\"iat\":%lld,\"nbf\":%lld,\"exp\":%lld", now - 10, now + 20, now + 600),
+        claims(",\"iat\":%lld,\"exp\":%lld", now + 25, now + 100),
+        claims(",\"exp\":%lld", now + 5),
+        claims(",\"nbf\":%lld.5,\"exp\":%lld.5", now - 1, now + 50),
+    };
+    for (size_t i = 0; i < sizeof payloads / sizeof payloads[0]; i++) {
+        char *tok = make_token(SIG_HS256, HDR_HS, payloads[i]);
+        struct jwt_claims c;
+        assert_int_equal(jwt_verify(F.hs, tok, strlen(tok), ISS, AUD, NOW, &c), JWT_OK);
+        int changes = 0;
+        bool last = true;
+        for (int64_t t = NOW - 120; t <= NOW + 720; t++) {
+            bool ok = verify_at(F.hs, tok, t) == JWT_OK;
+            assert_int_equal(jwt_claims_current(&c, t), ok);
+            changes += ok != last;
+            last = ok;
+        }
+        assert_true(changes >= 1); /* the range crosses the window's end (and its start, where it has one) */
+        free(tok);
+        free(payloads[i]);
+    }
+}
+
 static char *payload_with(const char *iss_aud, const char *sub_role)
 {
     struct sbuf b = {0};
@@ -1160,6 +1190,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alg_names),
+        cmocka_unit_test(test_claims_current_matches_verify),
         cmocka_unit_test(test_keys_new_errors),
         cmocka_unit_test(test_keys_secret_is_copied),
         cmocka_unit_test(test_verify_only_keys_cannot_sign),
