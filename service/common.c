@@ -122,6 +122,36 @@ int64_t clock_wall_s(void)
     return (int64_t)time(NULL);
 }
 
+void utc_time(int64_t secs, struct tm *tm)
+{
+    memset(tm, 0, sizeof *tm);
+    int64_t days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    tm->tm_hour = (int)(rem / 3600);
+    tm->tm_min = (int)(rem % 3600 / 60);
+    tm->tm_sec = (int)(rem % 60);
+    tm->tm_wday = (int)((days % 7 + 11) % 7); /* 1970-01-01 was a Thursday */
+    /* Civil date from days since 1970-01-01 (H. Hinnant's algorithm). */
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2);
+    tm->tm_year = (int)(y - 1900);
+    tm->tm_mon = (int)(m - 1);
+    tm->tm_mday = (int)d;
+    static const int before[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    tm->tm_yday = before[m - 1] + (int)d - 1 + (leap && m > 2);
+}
+
 bool json_nesting_ok(const char *buf, size_t len, int max_depth)
 {
     int depth = 0;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <string.h>
 
 #define WUR __attribute__((warn_unused_result))
@@ -50,6 +51,11 @@ char *sbuf_take(struct sbuf *b);
 /* Monotonic clock in microseconds, and wall-clock seconds since the epoch. */
 int64_t clock_mono_us(void);
 int64_t clock_wall_s(void);
+/* gmtime_r without its lock: glibc's takes the process-wide time zone lock
+ * on every call, which request threads would contend for. Fills tm_year,
+ * tm_mon, tm_mday, tm_hour, tm_min, tm_sec, tm_wday and tm_yday (proleptic
+ * Gregorian calendar, UTC); the other fields are zeroed. */
+void utc_time(int64_t secs, struct tm *tm);
 
 /* True when the JSON text nests arrays/objects at most max_depth deep.
  * Scans bytes only (strings and escapes honoured); does not validate. Used

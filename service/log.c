@@ -25,7 +25,7 @@ void log_event(const char *level, const char *msg, ...)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     struct tm tm;
-    gmtime_r(&now.tv_sec, &tm);
+    utc_time(now.tv_sec, &tm);
     char head[64];
     snprintf(head, sizeof head, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);

@@ -129,7 +129,7 @@ static int insert_chunk(PGconn **pg, const struct read_entry *items, size_t n)
     for (size_t i = 0; i < n; i++) {
         time_t secs = (time_t)(items[i].at_us / 1000000);
         struct tm tm;
-        gmtime_r(&secs, &tm);
+        utc_time(secs, &tm);
         char at[40];
         snprintf(at, sizeof at, "%04d-%02d-%02d %02d:%02d:%02d.%06ld+00", tm.tm_year + 1900, tm.tm_mon + 1,
                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(items[i].at_us % 1000000));

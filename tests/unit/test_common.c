@@ -447,9 +447,40 @@ static void test_clocks(void **state)
     assert_true(now < 7258118400);
 }
 
+/* utc_time against glibc's gmtime_r: every day from 1900 to 2500 at a
+ * varying time of day, the edges of the epoch and far dates. */
+static void check_utc_time(int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm want, got;
+    assert_non_null(gmtime_r(&tt, &want));
+    utc_time(t, &got);
+    assert_int_equal(got.tm_year, want.tm_year);
+    assert_int_equal(got.tm_mon, want.tm_mon);
+    assert_int_equal(got.tm_mday, want.tm_mday);
+    assert_int_equal(got.tm_hour, want.tm_hour);
+    assert_int_equal(got.tm_min, want.tm_min);
+    assert_int_equal(got.tm_sec, want.tm_sec);
+    assert_int_equal(got.tm_wday, want.tm_wday);
+    assert_int_equal(got.tm_yday, want.tm_yday);
+}
+
+static void test_utc_time_matches_gmtime(void **state)
+{
+    (void)state;
+    const int64_t fixed[] = {0, -1, 1, 86399, 86400, -86400, -86401, 951782400 /* 2000-02-29 */,
+                             4107542399 /* 2100-02-28T23:59:59 */, 4107542400, -2208988800 /* 1900-01-01 */,
+                             253402300799 /* 9999-12-31T23:59:59 */, -62135596800 /* 0001-01-01 */};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        check_utc_time(fixed[i]);
+    for (int64_t t = -2208988800; t < 16725225600; t += 86400 + 3607)
+        check_utc_time(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utc_time_matches_gmtime),
         cmocka_unit_test(test_sbuf_empty_take),
         cmocka_unit_test(test_sbuf_growth),
         cmocka_unit_test(test_sbuf_puts_printf),
