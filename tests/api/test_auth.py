@@ -283,6 +283,40 @@ def test_tampered_payload(api, sales_id, users, reference_401):
     assert_token_rejected(api, good[:-4], reference_401)
 
 
+def test_a_verified_token_does_not_vouch_for_others_on_the_same_connection(api, sales_id, users, reference_401):
+    """The server keeps the last verified token per worker thread, and a keep-alive connection stays
+    on one thread: after a good token, a same-length forgery, another user's token and the good one
+    again must each be judged on their own bytes."""
+    good = sign(HS256, claims(sales_id, "sales"))
+    r = api.get("/v1/me", good)
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == sales_id
+    h, p, s = good.split(".")
+    raw = bytearray(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))
+    raw[-1] ^= 1
+    forged = f"{h}.{p}.{b64u(bytes(raw))}"
+    assert len(forged) == len(good)
+    assert_token_rejected(api, forged, reference_401)
+    other = sign(HS256, claims(users.ids["admin"], "admin"))
+    r = api.get("/v1/me", other)
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == users.ids["admin"]
+    r = api.get("/v1/me", good)
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == sales_id
+
+
+def test_a_verified_token_expires_on_the_same_connection(api, sales_id, reference_401):
+    """Accepted once (exp a little in the past, within the 30 s skew), then rejected on the same
+    keep-alive connection as soon as the skew has run out."""
+    exp = int(time.time()) - 27
+    token = sign(HS256, claims(sales_id, "sales", iat=exp - 600, nbf=exp - 600, exp=exp))
+    r = api.get("/v1/me", token)
+    assert r.status_code == 200, r.text
+    time.sleep(max(0.0, exp + 31.2 - time.time()))
+    assert_token_rejected(api, token, reference_401)
+
+
 def test_expired_token(api, sales_id, reference_401):
     now = int(time.time())
     token = sign(HS256, claims(sales_id, "sales", iat=now - 4000, nbf=now - 4000, exp=now - 120))
