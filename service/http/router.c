@@ -23,8 +23,6 @@
 
 /* ---- matching ---- */
 
-/* Compares one path against one pattern segment by segment; "{x}" matches
- * any non-empty segment. On a match copies the parameters. */
 /* A path split at '/': up to MAX_SEGMENTS segments (more matches no route). */
 #define MAX_SEGMENTS 8
 struct segments {
@@ -66,9 +64,12 @@ static void route_segments_init(void)
     route_segments = xcalloc(routes_count, sizeof *route_segments);
     for (size_t i = 0; i < routes_count; i++)
         if (!split_path(routes[i].pattern, &route_segments[i]))
-            route_segments[i].n = -1; /* never matches (a malformed pattern; the route test catches it) */
+            route_segments[i].n = -1; /* never matches: test_router's test_match_every_route fails */
 }
 
+/* Compares a path with a pattern segment by segment; "{x}" matches any
+ * non-empty segment. On a match copies the parameters into params (owned by
+ * the caller) when params is not NULL. */
 static bool segments_match(const struct segments *pat, const struct segments *path, char **params, int *n_params)
 {
     if (pat->n != path->n)

@@ -20,6 +20,7 @@
 #include "http/problem.h"
 #include "http/response.h"
 #include "resources/audit.h"
+#include "resources/customers.h"
 #include "resources/listing.h"
 #include "resources/record.h"
 #include "resources/render.h"
@@ -141,13 +142,6 @@ enum { LOCK_ARCHIVED = SURVEY_NCOLS, LOCK_ROW };
     "OR s.target_customer_ids ? c.id::text) WHERE s.id = $1::uuid"
 
 /* ---- helpers ---- */
-
-/* The sales rep whose own customers are all of a campaign's explicit
- * targets they see (SURVEY_TARGETS_SEEN), or NULL: every target. */
-static const char *survey_reader(const struct request *r)
-{
-    return principal_scoped(&r->principal) ? r->principal.user_id : NULL;
-}
 
 /* Loads the campaign the path names for a change: 404 when missing, 412
  * on a stale If-Match, 409 naming the state unless it is `from` (an
@@ -345,7 +339,7 @@ int surveys_list(struct request *r)
     if (list_page_init_sorted(r, &page, "surveys", sort->name, 2) != 0)
         goto out;
 
-    sqlb_bind(&b, survey_reader(r)); /* $1 */
+    sqlb_bind(&b, customer_scope_owner(r)); /* $1: SURVEY_TARGETS_SEEN */
     sbuf_printf(&b.sql, "SELECT " SURVEY_SELECT_SEEN("$1") "%s, s.id FROM surveys s WHERE true", sort->key_expr);
     if (!include_archived)
         sbuf_puts(&b.sql, " AND s.archived_at IS NULL");
@@ -373,7 +367,7 @@ out:
 int surveys_get(struct request *r)
 {
     const char *id = request_param(r, 0);
-    const char *params[] = {id, survey_drafts_visible(r), survey_reader(r)};
+    const char *params[] = {id, survey_drafts_visible(r), customer_scope_owner(r)};
     PGresult *res = record_fetch(r, id, "survey_get", SQL_SURVEY_GET, 3, params);
     if (res)
         record_reply_get(r, res, survey_render, SURVEY_NCOLS);
