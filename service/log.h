@@ -1,7 +1,7 @@
 /* One JSON object per line on stdout. Never log tokens or personal data.
- * Lines are buffered and flushed every 100 ms by a background thread (and
- * at once for warnings and errors), so a crash can lose up to 100 ms of
- * info lines; log_stop flushes everything. */
+ * Lines are handed to a writer thread without taking a lock and written
+ * every 100 ms (warnings and errors before log_event returns), so a crash
+ * can lose up to 100 ms of info lines; log_stop writes everything. */
 #ifndef CRM_LOG_H
 #define CRM_LOG_H
 

@@ -69,8 +69,19 @@ static void queue_reserve(struct read_queue *q, size_t need)
 
 int audit_read(struct request *r, const char *entity, const char *entity_id, const char *customer_id)
 {
+    /* The entry is filled in before the lock, which is then held only to
+     * copy it in: a reader that loses its CPU while holding the lock
+     * stalls every other audited read. */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
+    struct read_entry e;
+    e.at_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    e.role = r->principal.role;
+    snprintf(e.actor_id, sizeof e.actor_id, "%s", r->principal.user_id);
+    snprintf(e.entity, sizeof e.entity, "%s", entity);
+    snprintf(e.entity_id, sizeof e.entity_id, "%s", entity_id);
+    snprintf(e.customer_id, sizeof e.customer_id, "%s", customer_id ? customer_id : "");
+    snprintf(e.request_id, sizeof e.request_id, "%s", r->request_id);
     pthread_mutex_lock(&w.lock);
     if (w.q.n + w.in_flight >= READ_HIGH_WATER) {
         struct timespec until = now;
@@ -88,14 +99,7 @@ int audit_read(struct request *r, const char *entity, const char *entity_id, con
     queue_reserve(&w.q, w.q.n + 1);
     if (w.q.n == 0)
         pthread_cond_signal(&w.wake); /* an idle writer sleeps until the first read */
-    struct read_entry *e = &w.q.items[w.q.n++];
-    e->at_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
-    e->role = r->principal.role;
-    snprintf(e->actor_id, sizeof e->actor_id, "%s", r->principal.user_id);
-    snprintf(e->entity, sizeof e->entity, "%s", entity);
-    snprintf(e->entity_id, sizeof e->entity_id, "%s", entity_id);
-    snprintf(e->customer_id, sizeof e->customer_id, "%s", customer_id ? customer_id : "");
-    snprintf(e->request_id, sizeof e->request_id, "%s", r->request_id);
+    w.q.items[w.q.n++] = e;
     pthread_mutex_unlock(&w.lock);
     return 0;
 }
