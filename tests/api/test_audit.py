@@ -120,6 +120,37 @@ def test_filter_actor_id(api, users, trail):
     assert not any(r["entity_id"] in (trail["a"]["id"], trail["b"]["id"]) for r in rows)
 
 
+def test_entity_id_filter_finds_customer_rows_by_customer_and_others_by_entity(api, users, trail):
+    """Rows about customers are found through customer_id (migration 0011); the
+    answers are the same as matching entity and entity_id literally."""
+    a = trail["a"]
+    r = api.post(f"/v1/customers/{a['id']}/contacts", users["sales"], {"name": "审计联系人"})
+    assert r.status_code == 201, r.text
+    contact = r.json()["id"]
+    office = users["office"]
+
+    of_a = audit_all(api, office, entity_id=a["id"])
+    assert {"create", "update"} <= {x["action"] for x in of_a}
+    assert all(x["entity"] == "customer" and x["entity_id"] == a["id"] for x in of_a)
+    # The contact's own rows carry the customer's id but are not the customer's.
+    assert audit_all(api, office, entity="customer", entity_id=a["id"]) == of_a
+    assert audit_all(api, office, entity="customer", entity_id=a["id"].upper()) == of_a
+
+    of_contact = audit_all(api, office, entity_id=contact)
+    assert [x["action"] for x in of_contact] == ["create"]
+    assert of_contact[0]["entity"] == "contact" and of_contact[0]["customer_id"] == a["id"]
+    assert audit_all(api, office, entity="contact", entity_id=contact) == of_contact
+    assert audit_all(api, office, entity="customer", entity_id=contact) == []
+    assert audit_all(api, office, entity="contact", entity_id=a["id"]) == []
+
+    for params in ({"entity": "customer", "entity_id": "not-a-uuid"}, {"entity": "contact", "entity_id": "x"},
+                   {"entity_id": "not-a-uuid"}):
+        assert audit(api, office, **params)["items"] == []
+    users_rows = audit_all(api, office, entity="user", entity_id=users.ids["erp"])
+    assert users_rows and all(x["entity"] == "user" and x["entity_id"] == users.ids["erp"] for x in users_rows)
+    assert audit_all(api, office, entity_id=users.ids["erp"]) == users_rows
+
+
 def test_filter_entity(api, users, trail):
     rows = audit(api, users["office"], entity="user", limit=100)["items"]
     assert rows and all(r["entity"] == "user" for r in rows)
