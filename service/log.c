@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,8 +137,8 @@ void log_event(const char *level, const char *msg, ...)
     struct sbuf line = {0};
     /* Room for the list node in front of the text, so the line is built
      * in the allocation it is handed over in. */
-    sbuf_reserve(&line, sizeof(struct line) + 512);
-    line.len = sizeof(struct line);
+    sbuf_reserve(&line, offsetof(struct line, text) + 512);
+    line.len = offsetof(struct line, text);
     sbuf_puts(&line, head);
     sbuf_json_string(&line, level, strlen(level));
     sbuf_puts(&line, ",\"msg\":");
@@ -159,7 +160,7 @@ void log_event(const char *level, const char *msg, ...)
     va_end(ap);
     sbuf_puts(&line, "}\n");
     struct line *l = (struct line *)(void *)line.data;
-    l->len = line.len - sizeof(struct line);
+    l->len = line.len - offsetof(struct line, text);
     emit(l, strcmp(level, "info") != 0);
 }
 

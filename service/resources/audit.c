@@ -125,7 +125,9 @@ int audit_list(struct request *r)
                         p, p);
             mask |= 1u << 9;
         } else {
-            sbuf_printf(&b.sql, " AND a.entity_id = $%d AND a.entity <> 'customer'", sqlb_bind(&b, entity_id));
+            sbuf_printf(&b.sql, " AND a.entity_id = $%d", sqlb_bind(&b, entity_id));
+            if (!entity)
+                sbuf_puts(&b.sql, " AND a.entity <> 'customer'");
         }
     }
     sbuf_printf(&b.sql, " ORDER BY a.id DESC LIMIT $%d", sqlb_bind(&b, page.limit_plus_one));
